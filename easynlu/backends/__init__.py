@@ -1,0 +1,68 @@
+"""Encoder backends. Importing this package imports torch; easynlu only does so on first use."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from ..errors import DeviceError
+
+
+def choose_device(device=None, gpu: bool = False) -> str:
+    """An explicit device wins; otherwise CUDA, then Apple MPS, then CPU."""
+    if gpu:
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                "gpu=True but PyTorch sees no CUDA device (torch "
+                f"{torch.__version__}, CUDA build: {torch.version.cuda or 'no'}). Install a CUDA "
+                "build of torch, or drop gpu=True to run on the CPU."
+            )
+        return "cuda" if device is None else str(torch.device(device))
+    if device is not None:
+        return str(torch.device(device))
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _cpu_has_amx() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return "amx_bf16" in f.read()
+    except OSError:
+        return False
+
+
+def choose_dtype(dtype, device: str) -> str:
+    """float32 on CPU/MPS, float16 on CUDA; bfloat16 only when asked for."""
+    if dtype is None:
+        return "float16" if device.startswith("cuda") else "float32"
+    name = str(dtype).replace("torch.", "")
+    aliases = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16", "float": "float32"}
+    name = aliases.get(name, name)
+    if name not in ("float32", "float16", "bfloat16"):
+        raise DeviceError(f"dtype={dtype!r} is not supported: use 'float32', 'float16' or 'bfloat16'.")
+    if device == "cpu" and name == "float16":
+        raise DeviceError("dtype='float16' is very slow or unsupported on the CPU: use 'float32' or 'bfloat16'.")
+    if device == "cpu" and name == "bfloat16" and not _cpu_has_amx():
+        warnings.warn(
+            "dtype='bfloat16' on a CPU without AMX (no amx_bf16 flag) runs far slower than "
+            "float32; using float32 instead.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return "float32"
+    return name
+
+
+def load(path: str, device: str, dtype: str):
+    """Load a model directory: a sentence-transformers dir keeps its own pooling."""
+    from .sentence import SentencePooling, is_sentence_transformers_dir
+    from .transformer import TransformerBackend
+
+    sentence = SentencePooling(path) if is_sentence_transformers_dir(path) else None
+    return TransformerBackend(path, device, dtype, sentence=sentence)

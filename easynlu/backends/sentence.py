@@ -1,0 +1,109 @@
+"""sentence-transformers models: the model's own pooling and normalisation, read from its files.
+
+A sentence-transformers directory is a transformers encoder plus ``modules.json`` listing what
+runs after it. The common pipeline (Transformer -> Pooling -> optional Normalize) is applied
+here directly on our batches, so it pays neither sentence_transformers' ~5 s import nor its
+character-length batching. Any other module list is run by sentence_transformers itself, on
+the token embeddings our encoder produced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+import torch.nn.functional as F
+
+_NATIVE_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens")
+_LEGACY_KEYS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
+
+
+def is_sentence_transformers_dir(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "modules.json"))
+
+
+def _read(path: str, name: str) -> dict:
+    file = os.path.join(path, name)
+    if not os.path.isfile(file):
+        return {}
+    with open(file, encoding="utf-8") as f:
+        return json.load(f)
+
+
+class SentencePooling:
+    """Turns a batch's last hidden states into the model's sentence vectors."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.modules = _read(path, "modules.json")
+        self.max_length = _read(path, "sentence_bert_config.json").get("max_seq_length")
+        kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in self.modules]
+        self.normalize = kinds[-1:] == ["Normalize"]
+        core = kinds[:-1] if self.normalize else kinds
+        self.modes: tuple[str, ...] = ()
+        if core == ["Transformer", "Pooling"]:
+            config = _read(path, os.path.join(self.modules[1].get("path", ""), "config.json"))
+            self.modes = _pooling_modes(config)
+            self.dim_config = config.get("embedding_dimension", config.get("word_embedding_dimension"))
+        self.native = bool(self.modes) and all(m in _NATIVE_MODES for m in self.modes)
+        self._after = None
+
+    def attach(self, backend) -> SentencePooling:
+        self.dim = backend.model.config.hidden_size * max(len(self.modes), 1)
+        if not self.native:
+            self._load_modules(backend)
+        return self
+
+    def _load_modules(self, backend) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(self.path, device=str(backend.device), trust_remote_code=False)
+        self._after = torch.nn.Sequential(*list(model.children())[1:]).eval()
+        self.dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else (
+            model.get_sentence_embedding_dimension()
+        )
+        del model
+
+    def pool(self, out, mask_np, mask: torch.Tensor) -> torch.Tensor:
+        tokens = out.last_hidden_state
+        if not self.native:
+            features = {"token_embeddings": tokens, "attention_mask": mask}
+            return self._after(features)["sentence_embedding"].float()
+        tokens = tokens.float()
+        weights = mask.unsqueeze(-1).to(tokens.dtype)
+        vectors = []
+        for mode in self.modes:
+            if mode == "cls":
+                vectors.append(tokens[:, 0])
+            elif mode == "max":
+                vectors.append(tokens.masked_fill(weights == 0, float("-inf")).max(dim=1).values)
+            else:
+                total = (tokens * weights).sum(dim=1)
+                count = torch.clamp(weights.sum(dim=1), min=1e-9)
+                vectors.append(total / (count if mode == "mean" else torch.sqrt(count)))
+        vector = torch.cat(vectors, dim=-1)
+        return F.normalize(vector, p=2, dim=-1) if self.normalize else vector
+
+    def finish(self, vectors):
+        """Re-normalise vectors averaged over several windows (numpy, in place)."""
+        if self.normalize:
+            import numpy as np
+
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            np.divide(vectors, norms, out=vectors, where=norms > 0)
+        return vectors
+
+
+def _pooling_modes(config: dict) -> tuple[str, ...]:
+    mode = config.get("pooling_mode")
+    if mode is not None:
+        return (mode,) if isinstance(mode, str) else tuple(mode)
+    return tuple(name for key, name in _LEGACY_KEYS.items() if config.get(key))

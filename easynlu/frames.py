@@ -1,0 +1,70 @@
+"""Encoded → pandas DataFrame, built once from flat arrays. No torch here.
+
+Every input document appears: at token and sentence level a document with no rows gets one
+placeholder row (empty text, missing embedding), so no input is ever lost.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .encoded import Encoded
+from .inputs import Documents
+
+TEXT_COLUMN = {"token": "token", "sentence": "sentence", "document": "document"}
+
+
+def _vector_column(matrix: np.ndarray, present: np.ndarray, take: np.ndarray) -> np.ndarray:
+    """An object array whose cells are row views of ``matrix`` (None where absent)."""
+    cells = np.empty(len(take), dtype=object)
+    ok = take >= 0
+    ok[ok] = present[take[ok]]
+    rows = take[ok]
+    if len(rows) == len(matrix) and (rows == np.arange(len(matrix))).all():
+        block = matrix  # the common case: views straight into the computed block
+    else:
+        block = np.ascontiguousarray(matrix[rows])  # one new contiguous block
+    for i, view in zip(np.flatnonzero(ok).tolist(), block):  # numpy would broadcast a list
+        cells[i] = view
+    return cells
+
+
+def build(encoded: Encoded, docs: Documents, positions: bool = False) -> pd.DataFrame:
+    level = encoded.level
+    n_rows = len(encoded.row_doc)
+    if level == "document":
+        doc_of = np.arange(encoded.n_docs)
+        take = np.arange(encoded.n_docs)
+    else:  # add a placeholder row for each document without rows, keeping input order
+        empty = np.flatnonzero(np.bincount(encoded.row_doc, minlength=encoded.n_docs) == 0)
+        doc_all = np.concatenate([encoded.row_doc, empty])
+        order = np.argsort(doc_all, kind="stable")
+        doc_of = doc_all[order]
+        take = np.concatenate([np.arange(n_rows), np.full(len(empty), -1)])[order]
+
+    data: dict[str, object] = {}
+    starts = np.where(take >= 0, encoded.row_start[np.maximum(take, 0)], 0) if n_rows else np.zeros(len(take), np.int64)
+    ends = np.where(take >= 0, encoded.row_end[np.maximum(take, 0)], 0) if n_rows else np.zeros(len(take), np.int64)
+    if level == "document":
+        data["document"] = pd.array(docs.originals, dtype="str")
+    else:
+        originals = docs.originals
+        texts = [
+            (originals[d] or "")[s:e] if t >= 0 else ""
+            for d, s, e, t in zip(doc_of.tolist(), starts.tolist(), ends.tolist(), take.tolist())
+        ]
+        data[TEXT_COLUMN[level]] = pd.array(texts, dtype="str")
+    if positions:
+        data["start"] = starts.astype(np.int64)
+        data["end"] = ends.astype(np.int64)
+    for column, matrix in encoded.vectors.items():
+        data[column] = _vector_column(matrix, encoded.present[column], take)
+
+    frame = pd.DataFrame(data)
+    if docs.extra is not None:  # carried columns keep their dtypes; clashing names get _input
+        extra = docs.extra.iloc[doc_of].reset_index(drop=True)
+        extra = extra.rename(columns={c: f"{c}_input" for c in extra.columns if c in data})
+        frame = pd.concat([frame, extra], axis=1)
+    frame.index = docs.index.take(doc_of)
+    return frame

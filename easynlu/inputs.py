@@ -1,0 +1,153 @@
+"""Turn what the user passed (str, list, ndarray, Series, DataFrame, iterator) into Documents.
+
+Documents keep the caller's index and the DataFrame's other columns; the caller's object is
+never modified. Missing texts (None, NaN, pd.NA) are valid documents with no tokens.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class Documents:
+    texts: list[str]            # what the model reads; "" for missing, lone surrogates replaced
+    originals: list[str | None]  # what the user gave, None for missing
+    index: pd.Index             # the caller's index, one label per document
+    extra: pd.DataFrame | None  # a DataFrame's other columns, aligned with the documents
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def _is_missing(value) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
+
+
+def _model_text(text: str) -> str:
+    """The text the tokenizer sees: lone surrogates become U+FFFD, so offsets stay valid."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+
+
+def _check_values(values: list, index: pd.Index) -> Documents:
+    texts: list[str] = []
+    originals: list[str | None] = []
+    for position, value in enumerate(values):
+        if isinstance(value, str):
+            originals.append(str(value))
+            texts.append(_model_text(value))
+        elif _is_missing(value):
+            originals.append(None)
+            texts.append("")
+        else:
+            hint = (
+                "decode it first, e.g. b.decode('utf-8')"
+                if isinstance(value, (bytes, bytearray))
+                else "convert it to str (e.g. .astype(str)) or pass None for a missing text"
+            )
+            raise InputError(
+                f"Input at position {position} (index label {index[position]!r}) is "
+                f"{type(value).__name__}, not str: {hint}."
+            )
+    return Documents(texts, originals, index, None)
+
+
+def _series_values(series: pd.Series) -> list:
+    # Categorical, string[pyarrow] and str dtypes all come back as plain objects here.
+    return series.to_numpy(dtype=object, na_value=None).tolist()
+
+
+def _pick_text_column(frame: pd.DataFrame, text_column) -> str:
+    columns = list(frame.columns)
+    if text_column is not None:
+        if text_column not in frame.columns:
+            raise InputError(
+                f"text_column={text_column!r} is not a column of the DataFrame; its columns are "
+                f"{columns}."
+            )
+        return text_column
+    if "text" in frame.columns:
+        return "text"
+    candidates = [c for c in columns if _is_text_column(frame[c])]
+    if len(candidates) == 1:
+        return candidates[0]
+    found = "no string column" if not candidates else f"several string columns {candidates}"
+    raise InputError(
+        f"Cannot tell which column holds the text: the DataFrame has {found} among {columns} "
+        f"and none is named 'text'. Pass text_column='<name>'."
+    )
+
+
+def _is_text_column(column) -> bool:
+    if isinstance(column, pd.DataFrame):  # duplicate column names
+        return False
+    dtype = column.dtype
+    if isinstance(dtype, pd.StringDtype):
+        return True
+    if isinstance(dtype, pd.CategoricalDtype):
+        dtype = dtype.categories.dtype
+        values = column.cat.categories
+    elif dtype == object:
+        values = column.dropna()
+    else:
+        return False
+    if isinstance(dtype, pd.StringDtype):
+        return True
+    return len(values) > 0 and all(isinstance(v, str) for v in values)
+
+
+def read(data, text_column=None) -> Documents:
+    """Documents from any supported input; raises InputError naming the first bad position."""
+    if text_column is not None and not isinstance(data, pd.DataFrame):
+        raise InputError(
+            f"text_column={text_column!r} only applies to a DataFrame, not {type(data).__name__}."
+        )
+    if isinstance(data, str):
+        return _check_values([data], pd.RangeIndex(1))
+    if isinstance(data, pd.DataFrame):
+        column = _pick_text_column(data, text_column)
+        if isinstance(data[column], pd.DataFrame):
+            raise InputError(f"The DataFrame has several columns named {column!r}; rename them.")
+        docs = _check_values(_series_values(data[column]), data.index)
+        extra = data.drop(columns=[column])
+        return Documents(docs.texts, docs.originals, docs.index, extra if extra.shape[1] else None)
+    if isinstance(data, pd.Series):
+        return _check_values(_series_values(data), data.index)
+    if isinstance(data, np.ndarray):
+        if data.ndim != 1:
+            raise InputError(
+                f"A numpy array of texts must be 1-D, got shape {data.shape}; use .ravel() or a "
+                f"DataFrame with a text column."
+            )
+        values = data.tolist()
+    elif isinstance(data, (list, tuple, pd.Index)):
+        values = list(data)
+    elif isinstance(data, Iterator) or (
+        isinstance(data, Iterable) and not isinstance(data, (bytes, bytearray, dict))
+    ):
+        values = list(data)
+    else:
+        raise InputError(
+            f"Cannot read input of type {type(data).__name__}: pass a str, a list/tuple/1-D array "
+            f"of str, a pandas Series, or a DataFrame with a text column."
+        )
+    return _check_values(values, pd.RangeIndex(len(values)))

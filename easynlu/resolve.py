@@ -1,0 +1,160 @@
+"""Request string -> components: catalogue names, ``hf:ORG/NAME`` ids and local directories.
+
+Nothing heavy is imported here: resolving a request is instant and needs no network.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass
+
+from . import catalogue
+from .catalogue import Entry
+from .errors import UnknownReferenceError
+
+SENTENCE_PREFIX = "embed_sentence:"
+HF_PREFIX = "hf:"
+_HF_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?"
+_HF_ID = re.compile(rf"^(?:{_HF_PART}/)?{_HF_PART}$")
+_NOT_WORD = re.compile(r"[^A-Za-z0-9_]+")
+_HELP = (
+    "List the catalogue with easynlu.models() (e.g. easynlu.models('*bert*')). "
+    "'hf:ORG/NAME' loads any Hugging Face encoder, and a directory path loads a model saved on disk."
+)
+
+
+@dataclass(frozen=True)
+class Component:
+    """One model of a pipeline, resolved but not loaded."""
+
+    ref: str  # canonical ref; "hf:ORG/NAME" for hub models; the absolute path for directories
+    action: str  # "embed" | "embed_sentence"
+    model: str  # Hugging Face model id, or the absolute local directory path
+    source: str  # "catalogue" | "hf" | "path"
+    column: str  # output column name
+    entry: Entry | None = None
+
+
+def column_name(ref: str) -> str:
+    """The embeddings column for a canonical ref, an ``hf:`` ref or a directory path.
+
+    ``en.embed.bert.small_L12_128`` -> ``en_embed_bert_small_L12_128_embeddings``;
+    ``hf:google/bert_uncased_L-2_H-128_A-2`` -> ``hf_google_bert_uncased_L_2_H_128_A_2_embeddings``;
+    ``/models/my-bert`` -> ``my_bert_embeddings``.
+    """
+    if not ref.lower().startswith(HF_PREFIX) and ("/" in ref or "\\" in ref):
+        base = re.split(r"[/\\]", ref.rstrip("/\\"))[-1]
+        name = _NOT_WORD.sub("_", base).strip("_") or "model"
+    else:
+        name = _NOT_WORD.sub("_", ref)
+    return f"{name}_embeddings"
+
+
+def resolve(request: str) -> tuple[Component, ...]:
+    """Resolve a request of one or more whitespace-separated references, in order."""
+    if not isinstance(request, str):
+        raise TypeError(f"a model request must be a str, got {type(request).__name__}")
+    tokens = request.split()
+    if not tokens:
+        raise UnknownReferenceError(
+            f"Empty model request {request!r}: name at least one model, e.g. 'en.embed' or "
+            f"'en.embed.bert.small_L12_128'. {_HELP}",
+            ref=request,
+        )
+    components = tuple(_resolve_one(token) for token in tokens)
+    seen: dict[str, str] = {}  # column -> the token that made it
+    for token, comp in zip(tokens, components):
+        if comp.column in seen:
+            raise ValueError(
+                f"{seen[comp.column]!r} and {token!r} in request {request!r} both produce the column "
+                f"{comp.column!r} ({comp.ref}); each model may appear only once in a pipeline."
+            )
+        seen[comp.column] = token
+    return components
+
+
+def _resolve_one(token: str) -> Component:
+    action = None
+    rest = token
+    if token.lower().startswith(SENTENCE_PREFIX):
+        action, rest = "embed_sentence", token[len(SENTENCE_PREFIX):]
+        if not rest:
+            raise UnknownReferenceError(
+                f"{token!r} names no model: write e.g. 'embed_sentence:hf:ORG/NAME' or "
+                f"'embed_sentence:/path/to/model'.",
+                ref=token,
+            )
+    if rest.lower().startswith(HF_PREFIX):
+        return _hf_component(rest, action or "embed")
+
+    entry = catalogue.lookup(rest) or catalogue.lookup("en." + rest)
+    if entry is not None:
+        if action is not None:
+            same = [e.ref for e in catalogue.entries().values()
+                    if e.model == entry.model and e.action == "embed_sentence"]
+            raise UnknownReferenceError(
+                f"{token!r}: the prefix {SENTENCE_PREFIX!r} applies to 'hf:' ids and directories only; "
+                f"catalogue refs carry their own action."
+                + (f" Did you mean {same[0]!r}?" if same else "") + f" {_HELP}",
+                ref=token,
+                suggestions=tuple(same[:1]),
+            )
+        return Component(entry.ref, entry.action, entry.model, "catalogue", column_name(entry.ref), entry)
+
+    path = os.path.expanduser(rest)
+    if os.path.isdir(path):
+        path = os.path.abspath(path)
+        return Component(path, action or "embed", path, "path", column_name(path))
+    if _looks_like_path(rest) or action is not None:
+        what = "is not a directory" if os.path.exists(path) else "does not exist"
+        hint = ""
+        if _HF_ID.match(rest) and not rest.startswith((".", "~")):
+            hint = f" For a Hugging Face model, write 'hf:{rest}'."
+        raise UnknownReferenceError(
+            f"{token!r}: the directory {os.path.abspath(path)!r} {what}.{hint} {_HELP}", ref=token
+        )
+    raise _unknown(token)
+
+
+def _hf_component(token: str, action: str) -> Component:
+    model = token[len(HF_PREFIX):]
+    if not _HF_ID.match(model) or "--" in model or ".." in model or len(model) > 96:
+        raise UnknownReferenceError(
+            f"{token!r} is not a valid Hugging Face reference: expected 'hf:ORG/NAME' (or a legacy "
+            f"'hf:NAME'), using letters, digits, '-', '_' and '.', e.g. 'hf:google-bert/bert-base-uncased'.",
+            ref=token,
+        )
+    ref = HF_PREFIX + model
+    return Component(ref, action, model, "hf", column_name(ref))
+
+
+def _looks_like_path(token: str) -> bool:
+    return "/" in token or "\\" in token or token.startswith((".", "~"))
+
+
+def suggest(name: str, n: int = 3) -> tuple[str, ...]:
+    """Up to ``n`` catalogue names close to ``name`` (as given or with ``en.`` in front)."""
+    spelled = {x.lower(): x for x in catalogue.names()}
+    scores: dict[str, float] = {}
+    for query in {name.lower(), "en." + name.lower()}:
+        for match in difflib.get_close_matches(query, spelled, n=n, cutoff=0.6):
+            ratio = difflib.SequenceMatcher(None, query, match).ratio()
+            scores[match] = max(scores.get(match, 0.0), ratio)
+    best = sorted(scores, key=lambda m: (-scores[m], m))[:n]
+    return tuple(spelled[m] for m in best)
+
+
+def _unknown(token: str) -> UnknownReferenceError:
+    suggestions = suggest(token)
+    if suggestions:
+        did_you_mean = " Did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
+    else:
+        did_you_mean = ""
+    return UnknownReferenceError(
+        f"Unknown model reference {token!r}.{did_you_mean} {_HELP}", ref=token, suggestions=suggestions
+    )
+
+
+__all__ = ["Component", "column_name", "resolve", "suggest"]
