@@ -29,13 +29,20 @@ def _shared_model(component: Component, device: str, dtype: str, offline):
         if key not in _MODELS:
             from . import backends, sources
 
-            entry = component.entry
+            entry = component.entry or _packaged_entry(component.model)
             path = sources.locate(component.source, component.model,
                                   package=entry.package if entry else None,
                                   pip=entry.pip if entry else None, offline=offline)
             _MODELS[key] = backends.load(str(path), device, dtype)
             LOAD_COUNT["n"] += 1
         return _MODELS[key]
+
+
+def _packaged_entry(model: str):
+    """A catalogue entry that ships ``model`` in a package, so hf:ORG/NAME finds it offline too."""
+    from .catalogue import entries
+
+    return next((e for e in entries().values() if e.model == model and e.package), None)
 
 
 class Pipeline:

