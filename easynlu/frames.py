@@ -20,14 +20,18 @@ def _vector_column(matrix: np.ndarray, present: np.ndarray, take: np.ndarray) ->
     cells = np.empty(len(take), dtype=object)
     ok = take >= 0
     ok[ok] = present[take[ok]]
-    rows = take[ok]
-    if len(rows) == len(matrix) and (rows == np.arange(len(matrix))).all():
-        block = matrix  # the common case: views straight into the computed block
-    else:
-        block = np.ascontiguousarray(matrix[rows])  # one new contiguous block
-    for i, view in zip(np.flatnonzero(ok).tolist(), block):  # numpy would broadcast a list
-        cells[i] = view
+    views = list(matrix)  # row views straight into the computed block, never a copy of it
+    for i, row in zip(np.flatnonzero(ok).tolist(), take[ok].tolist()):  # numpy would broadcast a list
+        cells[i] = views[row]
     return cells
+
+
+def _str_array(values: list) -> pd.api.extensions.ExtensionArray:
+    """A pandas ``str`` array; Python storage when a text keeps a lone surrogate (pyarrow refuses it)."""
+    try:
+        return pd.array(values, dtype="str")
+    except UnicodeEncodeError:
+        return pd.array(values, dtype=pd.StringDtype("python", na_value=np.nan))
 
 
 def build(encoded: Encoded, docs: Documents, positions: bool = False) -> pd.DataFrame:
@@ -47,14 +51,14 @@ def build(encoded: Encoded, docs: Documents, positions: bool = False) -> pd.Data
     starts = np.where(take >= 0, encoded.row_start[np.maximum(take, 0)], 0) if n_rows else np.zeros(len(take), np.int64)
     ends = np.where(take >= 0, encoded.row_end[np.maximum(take, 0)], 0) if n_rows else np.zeros(len(take), np.int64)
     if level == "document":
-        data["document"] = pd.array(docs.originals, dtype="str")
+        data["document"] = _str_array(docs.originals)
     else:
         originals = docs.originals
         texts = [
             (originals[d] or "")[s:e] if t >= 0 else ""
             for d, s, e, t in zip(doc_of.tolist(), starts.tolist(), ends.tolist(), take.tolist())
         ]
-        data[TEXT_COLUMN[level]] = pd.array(texts, dtype="str")
+        data[TEXT_COLUMN[level]] = _str_array(texts)
     if positions:
         data["start"] = starts.astype(np.int64)
         data["end"] = ends.astype(np.int64)

@@ -64,8 +64,9 @@ def _check_values(values: list, index: pd.Index) -> Documents:
                 if isinstance(value, (bytes, bytearray))
                 else "convert it to str (e.g. .astype(str)) or pass None for a missing text"
             )
+            label = index[position : position + 1].tolist()[0]  # plain Python, not np.int64(3)
             raise InputError(
-                f"Input at position {position} (index label {index[position]!r}) is "
+                f"Input at position {position} (index label {label!r}) is "
                 f"{type(value).__name__}, not str: {hint}."
             )
     return Documents(texts, originals, index, None)

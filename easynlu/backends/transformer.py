@@ -57,9 +57,7 @@ class TransformerBackend:
         self.path, self.device, self.dtype = path, torch.device(device), dtype
         _refuse_remote_code(path)
         self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-        self.model = AutoModel.from_pretrained(
-            path, dtype=DTYPES[dtype], attn_implementation="sdpa", trust_remote_code=False
-        ).to(self.device).eval()
+        self.model = _load_weights(AutoModel, path, dtype).to(self.device).eval()
         self.sentence = sentence.attach(self) if sentence is not None else None
         config = self.model.config
         self.dim = int(config.hidden_size)
@@ -256,6 +254,40 @@ def _max_length(config, tokenizer) -> int:
     if isinstance(told, int) and 0 < told < 100_000:
         limit = min(limit, told)
     return limit
+
+
+def _load_weights(auto_model, path: str, dtype: str):
+    """from_pretrained (safetensors preferred; .bin only through torch's weights_only loader),
+    with errors that name the bad file and say what to do."""
+    import pickle
+
+    from safetensors import SafetensorError, safe_open
+
+    files = sorted(f for f in os.listdir(path) if f.endswith(".safetensors"))
+    for name in files:
+        try:
+            with safe_open(os.path.join(path, name), "pt") as f:
+                f.keys()
+        except (SafetensorError, OSError) as err:
+            raise ModelUnavailableError(
+                f"{os.path.join(path, name)} is truncated or corrupted ({err}). Delete it and "
+                f"download or save the model again (for a Hub model, delete its folder in the "
+                f"Hugging Face cache)."
+            ) from err
+    try:
+        return auto_model.from_pretrained(path, dtype=DTYPES[dtype], attn_implementation="sdpa",
+                                          trust_remote_code=False)
+    except pickle.UnpicklingError as err:
+        raise ModelUnavailableError(
+            f"The weights in {path} (pytorch_model.bin) hold objects other than tensors. easynlu "
+            f"only loads .bin files with torch.load(weights_only=True) and never unpickles "
+            f"arbitrary objects. Use a model saved as safetensors from a source you trust."
+        ) from err
+    except OSError as err:
+        raise ModelUnavailableError(
+            f"Cannot load the weights in {path}: {err}. The directory needs model.safetensors "
+            f"(or pytorch_model.bin) beside config.json; save it with model.save_pretrained(dir)."
+        ) from err
 
 
 def _refuse_remote_code(path: str) -> None:

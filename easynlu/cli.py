@@ -1,0 +1,257 @@
+"""The ``easynlu`` command line: ``easynlu predict`` and ``easynlu models``.
+
+    easynlu predict "I love NLP"                      # token level, the offline default model
+    easynlu predict "I love NLP" --level document --format json
+    cat texts.txt | easynlu predict - --model embed_sentence --format csv > vectors.csv
+    easynlu models "*small*"
+
+Importing this module is light: pandas and torch load only when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import easynlu
+from easynlu.errors import EasyNLUError
+
+DEFAULT_MODEL = "en.embed.minilm"
+FORMATS = ("table", "json", "csv")
+LEVELS = ("token", "sentence", "document")
+
+
+class _UsageError(Exception):
+    """A bad command line that argparse cannot see (reported like an easynlu error, exit 2)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="easynlu",
+        description="NLU-style embeddings on PyTorch and transformers, as tables, JSON lines or CSV.",
+    )
+    parser.add_argument("--version", action="version", version=f"easynlu {easynlu.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    predict = commands.add_parser(
+        "predict",
+        help="embed texts and print one row per token, sentence or document",
+        description="Embed TEXTs and print the DataFrame that Pipeline.predict returns. "
+                    "A TEXT of '-' reads standard input (one text per line, see --stdin).",
+    )
+    predict.add_argument("texts", nargs="+", metavar="TEXT", help="a text to embed; '-' reads standard input")
+    predict.add_argument("-m", "--model", default=DEFAULT_MODEL, metavar="REF",
+                         help=f"model reference(s), space-separated (default: {DEFAULT_MODEL}, which works offline)")
+    predict.add_argument("-l", "--level", choices=LEVELS, default=None,
+                         help="output level (default: the first model's: token for embed, sentence for embed_sentence)")
+    predict.add_argument("--positions", action="store_true", help="add start and end character offsets")
+    predict.add_argument("--normalize", action="store_true", help="L2-normalise every vector")
+    predict.add_argument("--pooling", choices=("mean", "max", "cls"), default="mean",
+                         help="how a token model pools words into sentence/document vectors (default: mean)")
+    predict.add_argument("--offline", action="store_true",
+                         help="never contact the Hugging Face Hub (as HF_HUB_OFFLINE=1)")
+    predict.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: the best available)")
+    predict.add_argument("-f", "--format", choices=FORMATS, default="table",
+                         help="table: vectors shortened for reading; json: JSON lines with full vectors; "
+                              "csv: full vectors as JSON lists in the cells (default: table)")
+    predict.add_argument("--show", type=int, default=3, metavar="N",
+                         help="in a table, how many values of each vector to show (default: 3)")
+    predict.add_argument("--stdin", choices=("lines", "whole"), default="lines",
+                         help="with '-': one text per line (default), or all of standard input as one text")
+    predict.set_defaults(run=_predict)
+
+    models = commands.add_parser("models", help="list the model catalogue",
+                                 description="List the catalogue, optionally filtered by a glob PATTERN.")
+    models.add_argument("pattern", nargs="?", default=None, metavar="PATTERN",
+                        help="a glob on refs and aliases, e.g. '*small*' or 'en.embed_sentence.*'")
+    models.add_argument("-f", "--format", choices=FORMATS, default="table", help="output format (default: table)")
+    models.set_defaults(run=_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (2 for easynlu errors and bad usage)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "predict" and args.texts.count("-") > 1:
+        parser.error("'-' (standard input) may be given only once")
+    try:
+        args.run(args)
+    except (EasyNLUError, _UsageError) as err:
+        print(f"error: {_one_line(str(err))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `easynlu models | head`
+        _silence_stdout()
+        return 0
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    return 0
+
+
+def _one_line(message: str) -> str:
+    """A multi-line error message ("Tried:" followed by "- item" lines) as one line."""
+    out, in_list = "", False
+    for line in (part.strip() for part in message.splitlines()):
+        if not line:
+            continue
+        if line.startswith("- "):
+            out += ("; " if in_list else " ") + line[2:]
+            in_list = True
+        else:
+            out += ("." if in_list and not out.endswith(".") else "") + (" " if out else "") + line
+            in_list = False
+    return out
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe, point stdout at devnull so the interpreter's final flush is quiet."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+# -- predict ------------------------------------------------------------------------------------
+def _read_texts(texts: list[str], stdin_mode: str) -> list[str]:
+    out: list[str] = []
+    for text in texts:
+        if text != "-":
+            out.append(text)
+            continue
+        data = sys.stdin.read()
+        if stdin_mode == "whole":
+            out.append(data)
+        else:
+            out.extend(data.splitlines())
+    return out
+
+
+def _predict(args) -> None:
+    texts = _read_texts(args.texts, args.stdin)
+    try:
+        pipe = easynlu.load(args.model, device=args.device, offline=True if args.offline else None)
+    except ValueError as err:  # a malformed request, e.g. the same model twice
+        if isinstance(err, EasyNLUError):
+            raise
+        raise _UsageError(str(err)) from err
+    frame = pipe.predict(texts, output_level=args.level, positions=args.positions,
+                         normalize=args.normalize, pooling=args.pooling)
+    vector_columns = pipe.info()["columns"]
+    if args.format == "table":
+        print(_table(frame, vector_columns, args.show))
+    elif args.format == "json":
+        _write_json_lines(frame, vector_columns, sys.stdout)
+    else:
+        _write_csv(frame, vector_columns, sys.stdout)
+
+
+def _short_vector(vector, show: int) -> str:
+    if vector is None:
+        return "None"
+    head = ", ".join(f"{x:.2f}" for x in vector[:show].tolist())
+    if len(vector) > show:
+        head = f"{head}, ..." if show > 0 else "..."
+    return f"[{head}]"
+
+
+def _table(frame, vector_columns: list[str], show: int) -> str:
+    import shutil
+
+    import pandas as pd
+
+    view = frame.copy()
+    for column in vector_columns:
+        view[column] = [_short_vector(v, max(show, 0)) for v in frame[column].tolist()]
+    width = shutil.get_terminal_size((120, 24)).columns
+    with pd.option_context("display.width", width, "display.max_columns", None,
+                           "display.max_colwidth", 80):
+        return view.to_string()
+
+
+def _vector_list(vector):
+    """Full vector as JSON-ready floats, each the shortest text that reads back as the same float32."""
+    if vector is None:
+        return None
+    return [float(x) for x in vector.astype(str).tolist()]
+
+
+def _json_value(value):
+    """A DataFrame cell as a JSON value (numpy scalars, missing values)."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (not isinstance(value, (list, dict, str)) and pd.isna(value)):
+        return None
+    if isinstance(value, (str, int, float, bool, list, dict)):
+        return value
+    return str(value)
+
+
+def _records(frame, vector_columns: list[str]):
+    columns = list(frame.columns)
+    index = frame.index.tolist()
+    cells = {c: frame[c].tolist() for c in columns}
+    for i, label in enumerate(index):
+        record = {"index": _json_value(label)}
+        for column in columns:
+            value = cells[column][i]
+            record[column] = _vector_list(value) if column in vector_columns else _json_value(value)
+        yield record
+
+
+def _write_json_lines(frame, vector_columns: list[str], stream) -> None:
+    for record in _records(frame, vector_columns):
+        stream.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def _write_csv(frame, vector_columns: list[str], stream) -> None:
+    import csv
+
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(["index", *frame.columns])
+    for record in _records(frame, vector_columns):
+        row = []
+        for key, value in record.items():
+            if key in vector_columns:
+                row.append("" if value is None else json.dumps(value))
+            else:
+                row.append("" if value is None else value)
+        writer.writerow(row)
+
+
+# -- models -------------------------------------------------------------------------------------
+def _models(args) -> None:
+    import pandas as pd
+
+    table = easynlu.models(args.pattern)
+    table = table.assign(aliases=[", ".join(a) if isinstance(a, (list, tuple)) else a for a in table["aliases"]])
+    if args.format == "table":
+        if table.empty:
+            print(f"no catalogue refs match {args.pattern!r}", file=sys.stderr)
+            return
+        with pd.option_context("display.width", 250, "display.max_columns", None,
+                               "display.max_colwidth", 120, "display.max_rows", None):
+            print(table.to_string(index=False))
+    elif args.format == "json":
+        for row in table.to_dict(orient="records"):
+            print(json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False))
+    else:
+        table.to_csv(sys.stdout, index=False, lineterminator="\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
