@@ -142,6 +142,8 @@ def read(data, text_column=None) -> Documents:
         values = data.tolist()
     elif isinstance(data, (list, tuple, pd.Index)):
         values = list(data)
+    elif isinstance(data, (set, frozenset)):
+        raise InputError("A set has no order, so rows could not follow input order: pass a list.")
     elif isinstance(data, Iterator) or (
         isinstance(data, Iterable) and not isinstance(data, (bytes, bytearray, dict))
     ):

@@ -242,3 +242,20 @@ def test_pipeline_long_text_windows(tiny_bert):
     # Document vector of a long text pools over all its words.
     doc = p.predict(text, output_level="document")
     np.testing.assert_allclose(doc.iloc[0, 1], stack(df.iloc[:, 3]).mean(0), atol=1e-5)
+
+
+@pytest.mark.parametrize("level", ["token", "sentence", "document"])
+def test_pipeline_vectors_are_views_into_one_block(tiny_bert, level):
+    df = easynlu.load(str(tiny_bert)).predict(["One two. Three four five.", "", "six"], output_level=level)
+    cells = [c for c in df.iloc[:, -1] if c is not None]
+    assert all(type(c) is np.ndarray and c.dtype == np.float32 and c.ndim == 1 for c in cells)
+    bases = {id(c.base) for c in cells}
+    assert len(bases) == 1 and cells[0].base is not None and cells[0].base.flags["C_CONTIGUOUS"]
+    assert not any(isinstance(c, list) for c in df.iloc[:, -1])
+
+
+def test_pipeline_progress_bar(tiny_bert, capsys):
+    easynlu.load(str(tiny_bert)).predict(["a b c"] * 5, progress=True)
+    assert "easynlu" in capsys.readouterr().err
+    easynlu.load(str(tiny_bert)).predict(["a b c"] * 5, progress=False)
+    assert capsys.readouterr().err == ""
