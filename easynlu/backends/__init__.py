@@ -64,5 +64,13 @@ def load(path: str, device: str, dtype: str):
     from .sentence import SentencePooling, is_sentence_transformers_dir
     from .transformer import TransformerBackend
 
+    from transformers.utils import logging as hf_logging
+
     sentence = SentencePooling(path) if is_sentence_transformers_dir(path) else None
-    return TransformerBackend(path, device, dtype, sentence=sentence)
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # transformers' per-tensor "Loading weights" bar is noise here
+    try:
+        return TransformerBackend(path, device, dtype, sentence=sentence)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
