@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,7 @@ def encode(texts: list[str], parts: list[Part], options: Options, language: str 
 
     if level == "token":
         rows, first_rows = pooling.words(first)
+        rows = _with_trailing_marks(rows, seg_texts)
         encoded = Encoded(level, len(texts), segs.doc[rows.seg], segs.start[rows.seg] + rows.start,
                           segs.start[rows.seg] + rows.end)
     elif level == "sentence":
@@ -71,6 +73,28 @@ def encode(texts: list[str], parts: list[Part], options: Options, language: str 
         encoded.vectors[part.column] = vectors
         encoded.present[part.column] = ~np.isnan(vectors).any(axis=1)
     return encoded
+
+
+def _with_trailing_marks(rows: Words, seg_texts: list[str]) -> Words:
+    """Words extended over the combining marks right after them, which no token covers.
+
+    An accent-stripping tokenizer (uncased BERT) drops a decomposed accent, so "cafe" + U+0301
+    would end before its accent and the token column would read "cafe" instead of "café".
+    """
+    non_ascii = [i for i, text in enumerate(seg_texts) if not text.isascii()]
+    if not non_ascii or not len(rows):
+        return rows
+    end = rows.end.copy()
+    lo = np.searchsorted(rows.seg, non_ascii, side="left").tolist()
+    hi = np.searchsorted(rows.seg, non_ascii, side="right").tolist()
+    for seg, first, last in zip(non_ascii, lo, hi):
+        text = seg_texts[seg]
+        for k in range(first, last):
+            e, limit = int(end[k]), int(rows.start[k + 1]) if k + 1 < last else len(text)
+            while e < limit and unicodedata.category(text[e])[0] == "M":
+                e += 1
+            end[k] = e
+    return Words(rows.seg, rows.start, end)
 
 
 def _job(part: Part, options: Options, **kwargs):

@@ -149,8 +149,9 @@ def read(data, text_column=None) -> Documents:
     ):
         values = list(data)
     else:
+        decode = " (decode bytes first, e.g. data.decode('utf-8'))" if isinstance(data, (bytes, bytearray)) else ""
         raise InputError(
-            f"Cannot read input of type {type(data).__name__}: pass a str, a list/tuple/1-D array "
-            f"of str, a pandas Series, or a DataFrame with a text column."
+            f"Cannot read input of type {type(data).__name__}: pass a str{decode}, a list/tuple/1-D "
+            f"array of str, a pandas Series, or a DataFrame with a text column."
         )
     return _check_values(values, pd.RangeIndex(len(values)))

@@ -109,14 +109,23 @@ class TransformerBackend:
         """Run a batch; on CUDA out-of-memory, split it in half and retry, down to one window."""
         try:
             self._run_batch(tokens, wins, batch, job, state)
-        except torch.cuda.OutOfMemoryError:
+            return
+        except torch.cuda.OutOfMemoryError as err:
             if len(batch) == 1:
+                if hasattr(err, "add_note"):  # Python 3.11+
+                    err.add_note(
+                        f"easynlu split the batch down to one window of {int(wins.length[batch[0]])} tokens "
+                        f"and it still does not fit on {self.device}. Free memory on the device (other "
+                        f"processes, other models), use a smaller model, or run on the CPU "
+                        f"(easynlu.load(..., device='cpu'))."
+                    )
                 raise
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-            half = len(batch) // 2
-            self._run_safely(tokens, wins, batch[:half], job, state)
-            self._run_safely(tokens, wins, batch[half:], job, state)
+        # Retry outside the except block: the traceback holds the failed attempt's tensors.
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        half = len(batch) // 2
+        self._run_safely(tokens, wins, batch[:half], job, state)
+        self._run_safely(tokens, wins, batch[half:], job, state)
 
     def _run_batch(self, tokens, wins, batch, job, state):
         ids, mask = batching.pad(
