@@ -1,0 +1,226 @@
+"""The command line, run as a user runs it: ``python -m easynlu ...`` in a subprocess, offline.
+
+The predict tests use the packaged all-MiniLM-L6-v2, so they need no network. Each subprocess
+imports torch and loads the model (seconds of CPU), so there are few predict subprocesses, each
+checking a lot; the other options run in process through ``cli.main`` on the already loaded model.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import easynlu
+from easynlu import cli
+
+# Each predict subprocess costs ~6 s of CPU (torch, transformers, sentence-transformers imports):
+# the module takes 20-40 s on a 2-core machine, so it is marked slow (still run by default and in CI).
+pytestmark = pytest.mark.slow
+
+DIM = 384
+COLUMN = "en_embed_minilm_embeddings"
+
+
+def _env() -> dict:
+    return dict(os.environ, HF_HUB_OFFLINE="1", PYTHONIOENCODING="utf-8", OMP_NUM_THREADS="1")
+
+
+def run_cli(*args: str, stdin: str | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "easynlu", *args], input=stdin, capture_output=True,
+                          text=True, env=_env(), timeout=timeout)
+
+
+def check(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr
+    return proc.stdout
+
+
+def ok(*args: str, stdin: str | None = None) -> str:
+    return check(run_cli(*args, stdin=stdin))
+
+
+# The predict runs each import torch and load the model (seconds of CPU), so they start together,
+# once per module, and each test reads its own run's output.
+PREDICT_RUNS = {
+    "token_table": (["predict", "I love NLP", "--positions"], None),
+    "document_table": (["predict", "I love NLP. It is great.", "--level", "document"], None),
+    "token_json": (["predict", "I love NLP", "Paris is nice.", "--format", "json", "--positions"], None),
+}
+
+
+class _Runs:
+    def __init__(self):
+        self._procs = {}
+        for name, (args, stdin) in PREDICT_RUNS.items():
+            proc = subprocess.Popen([sys.executable, "-m", "easynlu", *args], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+            self._procs[name] = (proc, stdin)
+        self._done = {}
+
+    def __getitem__(self, name: str) -> str:
+        if name not in self._done:
+            proc, stdin = self._procs[name]
+            out, err = proc.communicate(stdin, timeout=300)
+            self._done[name] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        return check(self._done[name])
+
+    def close(self):
+        for proc, _ in self._procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+
+@pytest.fixture(scope="module")
+def runs():
+    started = _Runs()
+    yield started
+    started.close()
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return easynlu.load("en.embed.minilm")
+
+
+def table_rows(out: str) -> list[list[str]]:
+    lines = [line for line in out.splitlines() if line.strip()]
+    return [line.split() for line in lines[1:]]  # first line is the header
+
+
+def test_cli_predict_token_table_default_model_offline(runs):
+    out = runs["token_table"]
+    header = out.splitlines()[0].split()
+    assert header == ["token", "start", "end", COLUMN]
+    rows = table_rows(out)
+    assert [r[:4] for r in rows] == [["0", "I", "0", "1"], ["0", "love", "2", "6"], ["0", "NLP", "7", "10"]]
+    for row in rows:  # vectors shown short: three values and an ellipsis
+        shown = " ".join(row[4:])
+        assert shown.startswith("[") and shown.endswith(", ...]") and shown.count(",") == 3
+
+
+def test_cli_predict_document_level_gives_one_row_per_text(runs):
+    out = runs["document_table"]
+    rows = table_rows(out)
+    assert len(rows) == 1
+    assert rows[0][:6] == ["0", "I", "love", "NLP.", "It", "is"]
+
+
+def test_cli_predict_json_matches_in_process_vectors(runs, minilm):
+    out = runs["token_json"]
+    records = [json.loads(line) for line in out.splitlines()]
+    expected = minilm.predict(["I love NLP", "Paris is nice."], output_level="token", positions=True)
+    assert len(records) == len(expected) == 7
+    assert [r["index"] for r in records] == expected.index.tolist() == [0, 0, 0, 1, 1, 1, 1]
+    assert [r["token"] for r in records] == ["I", "love", "NLP", "Paris", "is", "nice", "."]
+    assert [(r["start"], r["end"]) for r in records] == list(zip(expected["start"], expected["end"]))
+    for record, vector in zip(records, expected[COLUMN]):
+        got = np.asarray(record[COLUMN], dtype=np.float32)
+        assert got.shape == (DIM,)
+        np.testing.assert_allclose(got, vector, atol=1e-5, rtol=0)
+
+
+def test_cli_predict_stdin_lines_csv_document_level(minilm, monkeypatch, capsys):
+    # in process (the model is already loaded here): main() reading standard input
+    monkeypatch.setattr(sys, "stdin", io.StringIO("I love NLP\n\nA second line.\n"))
+    assert cli.main(["predict", "-", "--level", "document", "--format", "csv", "--normalize"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["index"] for r in rows] == ["0", "1", "2"]  # one row per line, the blank one included
+    assert [r["document"] for r in rows] == ["I love NLP", "", "A second line."]
+    assert rows[1][COLUMN] == ""  # a text with no tokens has a missing vector
+    expected = minilm.predict(["I love NLP", "", "A second line."], output_level="document", normalize=True)
+    for i in (0, 2):
+        got = np.asarray(json.loads(rows[i][COLUMN]), dtype=np.float32)
+        assert got.shape == (DIM,)
+        assert abs(np.linalg.norm(got) - 1) < 1e-5
+        np.testing.assert_allclose(got, expected[COLUMN].iloc[i], atol=1e-5, rtol=0)
+
+
+def test_cli_predict_stdin_whole_and_several_models(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("First line.\nSecond line.\n"))
+    argv = ["predict", "-", "extra text", "--stdin", "whole", "--model", "embed embed_sentence",
+            "--format", "json", "--level", "sentence"]
+    assert cli.main(argv) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["index"], r["sentence"]) for r in records] == [(0, "First line."), (0, "Second line."),
+                                                              (1, "extra text")]
+    for record in records:
+        assert len(record[COLUMN]) == len(record["en_embed_sentence_minilm_embeddings"]) == DIM
+
+
+def test_cli_models_pattern_lists_both_minilm_refs():
+    out = ok("models", "*minilm*")
+    refs = [row[0] for row in table_rows(out)]
+    assert refs == ["en.embed.minilm", "en.embed_sentence.minilm"]
+    assert "sentence-transformers/all-MiniLM-L6-v2" in out
+
+
+def test_cli_unknown_reference_exits_2_with_suggestions():
+    proc = run_cli("predict", "I love NLP", "--model", "en.embed.bert.small_L12_12")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "did you mean" in lines[0].lower() and "en.embed.bert.small_L12_128" in lines[0]
+
+
+def test_cli_version():
+    assert ok("--version").strip() == f"easynlu {easynlu.__version__}"
+
+
+# -- in process: cheap checks of the pieces ---------------------------------------------------
+def test_cli_import_is_light():
+    code = ("import sys, easynlu.cli; heavy = [m for m in ('torch', 'transformers', 'pandas') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_cli_models_json_and_no_match(capsys):
+    assert cli.main(["models", "en.embed_sentence.bert.*", "--format", "json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["ref"] for r in records} >= {"en.embed_sentence.bert.base_uncased", "en.embed_sentence.bert.large_cased"}
+    assert all(r["action"] == "embed_sentence" for r in records)
+    assert cli.main(["models", "no-such-model*"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no catalogue refs match" in captured.err
+
+
+def test_cli_model_unavailable_is_one_line_exit_2(capsys):
+    # a catalogue model that is not cached: offline, so it fails before any download
+    assert cli.main(["predict", "x", "--model", "en.embed.bert.tiny", "--offline"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: Cannot find the weights of google/bert_uncased_L-2_H-128_A-2")
+
+
+def test_cli_bad_usage_exits_2(capsys):
+    assert cli.main(["predict", "x", "--model", "embed embed"]) == 2  # the same model twice
+    assert capsys.readouterr().err.startswith("error: ")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["predict", "-", "-"])
+    assert exit_info.value.code == 2
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["predict", "x", "--level", "word"])
+    assert exit_info.value.code == 2
+
+
+def test_cli_one_line_error_message():
+    message = "Cannot find X. Tried:\n  - the cache: not there\n  - the Hub: offline\nTo fix: go online."
+    assert cli._one_line(message) == "Cannot find X. Tried: the cache: not there; the Hub: offline. To fix: go online."
+
+
+def test_cli_short_vector():
+    vector = np.array([-0.194, -1.126, 0.5, 2.0], dtype=np.float32)
+    assert cli._short_vector(vector, 2) == "[-0.19, -1.13, ...]"
+    assert cli._short_vector(vector, 4) == "[-0.19, -1.13, 0.50, 2.00]"
+    assert cli._short_vector(None, 3) == "None"
+    assert cli._vector_list(vector) == [-0.194, -1.126, 0.5, 2.0]  # shortest float32 spelling

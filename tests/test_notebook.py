@@ -1,0 +1,110 @@
+"""The notebooks in notebooks/ run from top to bottom, offline, in a kernel of this very interpreter.
+
+The kernel is ipykernel's spec for ``sys.executable``, written to a temporary directory and looked up
+only there, so a ``python3`` kernelspec left in the user's Jupyter dirs (from another environment)
+cannot make the notebook run against a different Python or another copy of easynlu. This needs
+nothing beyond ``pip install -e ".[test]"`` (ipykernel, nbclient, nbformat).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+KERNEL = "python3"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def kernel_manager_factory(tmp_path_factory):
+    from ipykernel.kernelspec import install
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    prefix = tmp_path_factory.mktemp("jupyter")
+    install(kernel_name=KERNEL, prefix=str(prefix))  # argv: [sys.executable, "-m", "ipykernel_launcher", ...]
+    kernels = prefix / "share" / "jupyter" / "kernels"
+    specs = KernelSpecManager(kernel_dirs=[str(kernels)], ensure_native_kernel=False)
+    assert specs.get_kernel_spec(KERNEL).argv[0] == sys.executable
+
+    def make():
+        return KernelManager(kernel_name=KERNEL, kernel_spec_manager=specs)
+
+    return make
+
+
+def execute(path: Path, kernel_manager_factory):
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        assert not (cell.get("outputs") or cell.get("execution_count")), f"{path.name} is stored with outputs"
+    # one more cell, not saved anywhere: which Python and which easynlu the kernel ran
+    notebook.cells.append(nbformat.v4.new_code_cell("import sys, easynlu; print(sys.executable); print(easynlu.__file__)"))
+    client = nbclient.NotebookClient(notebook, km=kernel_manager_factory(), kernel_name=KERNEL,
+                                     timeout=600, allow_errors=False, resources={"metadata": {"path": str(path.parent)}})
+    client.execute()  # raises CellExecutionError on the first failing cell
+    return notebook
+
+
+def text_of(cell) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream" and output.name == "stdout":
+            parts.append(output.text)
+        elif output.output_type in ("execute_result", "display_data"):
+            parts.append(output.data.get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def tagged(notebook, tag: str):
+    cells = [c for c in notebook.cells if tag in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, f"expected one cell tagged {tag!r}"
+    return cells[0]
+
+
+def test_notebook_quickstart_runs_offline_in_this_interpreter(kernel_manager_factory):
+    import easynlu
+
+    path = NOTEBOOKS / "quickstart.ipynb"
+    notebook = execute(path, kernel_manager_factory)
+
+    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+    assert 'os.environ["HF_HUB_OFFLINE"] = "1"' in notebook.cells[0].source
+
+    executable, package = text_of(notebook.cells[-1]).split()
+    assert executable == sys.executable
+    assert Path(package).resolve() == Path(easynlu.__file__).resolve()
+
+    assert "not loaded yet" in text_of(tagged(notebook, "load"))
+
+    token_rows = [line.split()[:2] for line in text_of(tagged(notebook, "token")).splitlines()[1:]]
+    assert token_rows == [["0", "I"], ["0", "love"], ["0", "NLP"]]
+
+    sentence = text_of(tagged(notebook, "sentence"))
+    assert "float32 (384,)" in sentence
+    assert "I love NLP." in sentence and "Embeddings are vectors." in sentence
+
+    document_rows = text_of(tagged(notebook, "document")).splitlines()[1:]
+    assert len(document_rows) == 3 and document_rows[1].split() == ["1", "None"]
+
+    positions = text_of(tagged(notebook, "positions"))
+    assert "start" in positions and "end" in positions and "easynlu" in positions
+
+    carried = text_of(tagged(notebook, "dataframe"))
+    assert "stars" in carried and "r1" in carried and "r2" in carried
+
+    similarity = text_of(tagged(notebook, "similarity"))
+    assert "(3, 384) float32" in similarity
+    assert "guitar" in similarity and "stocks" in similarity
+
+    assert "en.embed.bert.small_L4_512" in text_of(tagged(notebook, "models"))
+    info = text_of(tagged(notebook, "info"))
+    assert "'loaded': True" in info and "sentence-transformers/all-MiniLM-L6-v2" in info
