@@ -1,0 +1,120 @@
+"""One cold measurement in a fresh process; run.py starts it and reads the JSON on the last line.
+
+    python worker.py import                            # time of `import easynlu`
+    python worker.py first easynlu|raw MODEL DEVICE    # import + load + one sentence
+    python worker.py rss CONTENDER MODEL DEVICE CORPUS_JSON N_SENTENCES N_DOCUMENTS RAW_TOKEN_BUDGET
+                                                      # import + load + run, then peak RSS
+Keep this file's own imports minimal: they count in every figure it reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+FIRST_SENTENCE = "The quick brown fox jumps over the lazy dog."
+
+
+def _emit(payload: dict) -> None:
+    print(json.dumps(payload), flush=True)
+
+
+def peak_rss() -> int:
+    """This process's peak resident set size in bytes.
+
+    Linux keeps ``getrusage(RUSAGE_SELF).ru_maxrss`` across ``execve``: a process started by a big
+    parent (fork, then exec) reports at least the parent's RSS at the fork. ``VmHWM`` in
+    /proc/self/status is the high-water mark of this process's own address space, so it is the
+    figure used where it exists; ``ru_maxrss`` is the fallback elsewhere.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+def task_import() -> None:
+    start = time.perf_counter()
+    import easynlu  # noqa: F401
+
+    seconds = time.perf_counter() - start
+    heavy = [m for m in ("torch", "transformers", "pandas", "numpy", "sentence_transformers") if m in sys.modules]
+    _emit({"import_s": seconds, "heavy_modules": heavy})
+
+
+def task_first(who: str, model_key: str, device: str) -> None:
+    """Import, load and embed one sentence; report the wall-clock moment of the first result."""
+    if who == "easynlu":
+        import easynlu
+
+        from models import MODELS, path_of
+
+        model = MODELS[model_key]
+        ref = "en.embed_sentence.minilm" if model.real else f"embed_sentence:{path_of(model)}"
+        frame = easynlu.load(ref, device=device).predict(FIRST_SENTENCE, progress=False)
+        vector = frame.iloc[0, -1]
+    else:
+        from models import MODELS, path_of
+        from raw import RawLoop
+
+        model = MODELS[model_key]
+        loop = RawLoop(str(path_of(model)), device, pooling="mean_norm" if model.real else "pooler",
+                       max_length=model.max_length)
+        vector = loop.encode([FIRST_SENTENCE])[0]
+    done = time.time()
+    _emit({"first_result_at": done, "dim": int(len(vector))})
+
+
+def task_rss(key: str, model_key: str, device: str, corpus_file: str, n_sent: int, n_doc: int,
+             budget: int) -> None:
+    import resource
+
+    with open(corpus_file, encoding="utf-8") as f:
+        corpus = json.load(f)
+    from contenders import Contender
+    from models import MODELS, path_of
+
+    model = MODELS[model_key]
+    contender = Contender(key, model, path_of(model), device, None, instrument=False, token_budget=budget)
+    texts = corpus[contender.corpus][: n_doc if contender.corpus == "documents" else n_sent]
+    start = time.perf_counter()
+    out = contender.run(texts)
+    seconds = time.perf_counter() - start
+    if key == "raw.token":
+        vector_bytes = int(sum(v.nbytes for v in out["embeddings"].to_numpy()))
+        rows = len(out)
+    elif key.startswith("easynlu.") and not hasattr(out, "nbytes"):
+        column = out[contender.column].to_numpy()
+        vector_bytes = int(sum(v.nbytes for v in column if v is not None))
+        rows = len(out)
+    else:
+        vector_bytes = int(out.nbytes)
+        rows = len(out)
+    _emit({"peak_rss_bytes": peak_rss(), "ru_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+           "vector_bytes": vector_bytes, "rows": rows, "seconds": seconds, "texts": len(texts)})
+
+
+def main(argv: list[str]) -> None:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    task = argv[0]
+    if task == "import":
+        task_import()
+    elif task == "first":
+        task_first(argv[1], argv[2], argv[3])
+    elif task == "rss":
+        task_rss(argv[1], argv[2], argv[3], argv[4], int(argv[5]), int(argv[6]), int(argv[7]))
+    else:
+        raise SystemExit(f"unknown task {task!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
