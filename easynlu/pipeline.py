@@ -12,15 +12,20 @@ from .resolve import Component
 LEVELS = ("token", "sentence", "document")
 LAYER_POOLING = ("mean", "concat")
 
-# Loaded encoders, shared by every pipeline: (source, model, device, dtype) -> backend.
+# Loaded encoders, shared by every pipeline: (is a path, model, device, dtype) -> backend.
 _MODELS: dict[tuple, object] = {}
 _LOCKS: dict[tuple, threading.Lock] = {}
 _GUARD = threading.Lock()
 LOAD_COUNT = {"n": 0}  # how many encoders were actually loaded (tests read it)
 
 
+def _key(component: Component, device: str, dtype: str) -> tuple:
+    """A catalogue ref and ``hf:`` naming the same Hub id share one load."""
+    return (component.source == "path", component.model, device, dtype)
+
+
 def _shared_model(component: Component, device: str, dtype: str, offline):
-    key = (component.source, component.model, device, dtype)
+    key = _key(component, device, dtype)
     if key in _MODELS:
         return _MODELS[key]
     with _GUARD:
@@ -80,7 +85,7 @@ class Pipeline:
     def loaded(self) -> bool:
         if self._device is None:
             return False
-        return all((c.source, c.model, self._device, self._dtype) in _MODELS for c in self.components)
+        return all(_key(c, self._device, self._dtype) in _MODELS for c in self.components)
 
     @property
     def default_level(self) -> str:

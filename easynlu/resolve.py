@@ -53,9 +53,19 @@ def column_name(ref: str) -> str:
 
 
 def resolve(request: str) -> tuple[Component, ...]:
-    """Resolve a request of one or more whitespace-separated references, in order."""
+    """Resolve a request of one or more whitespace-separated references, in order.
+
+    A ``pathlib.Path``, or a whole request naming an existing directory, is one local model even
+    when its path holds spaces.
+    """
+    if isinstance(request, os.PathLike):
+        request = os.fspath(request)
     if not isinstance(request, str):
-        raise TypeError(f"a model request must be a str, got {type(request).__name__}")
+        raise TypeError(f"a model request must be a str or a path, got {type(request).__name__}")
+    whole = request.strip()
+    for prefix in ("", SENTENCE_PREFIX):
+        if whole.lower().startswith(prefix) and os.path.isdir(os.path.expanduser(whole[len(prefix):])):
+            return (_resolve_one(whole),)
     tokens = request.split()
     if not tokens:
         raise UnknownReferenceError(

@@ -5,6 +5,7 @@ Most tests run the tiny random BERT (fast); real MiniLM where shared weights mat
 """
 
 import copy
+import gc
 import math
 import sys
 import threading
@@ -280,27 +281,33 @@ def long_words():
 
 def test_reliability_100k_word_document_at_document_level(p, long_words):
     text = " ".join(long_words)
-    started = time.perf_counter()
     df = p.predict(text, output_level="document", progress=False)
-    elapsed = time.perf_counter() - started
     assert len(df) == 1 and df["document"].iloc[0] == text
     vector = df[vector_column(df)].iloc[0]
     assert vector is not None and np.isfinite(vector).all()
-    assert elapsed < 60, f"a 100,000-word document took {elapsed:.1f} s"
+    np.testing.assert_allclose(p.embed(text)[0], vector, atol=1e-6)  # embed is the same vector
+
+
+def test_reliability_100k_word_document_at_sentence_level(p, long_words):
+    # Every 1,000th word ends a sentence: 100 sentences, each longer than the model's window.
+    words = ["river." if (i + 1) % 1000 == 0 else "The" if i % 1000 == 0 else w for i, w in enumerate(long_words)]
+    text = " ".join(words)
+    df = p.predict(text, output_level="sentence", positions=True, progress=False)
+    assert len(df) == 100 and (df.index == 0).all()
+    assert all(text[s:e] == t for s, e, t in zip(df["start"], df["end"], df["sentence"]))
+    assert df["sentence"].iloc[0] == " ".join(words[:1000])
+    assert all(v is not None and np.isfinite(v).all() for v in df[vector_column(df)])
 
 
 def test_reliability_100k_word_document_at_token_level(p, long_words):
     text = " ".join(long_words)
-    started = time.perf_counter()
     df = p.predict(text, output_level="token", positions=True, progress=False)
-    elapsed = time.perf_counter() - started
     assert len(df) == 100_000  # one row per word: nothing truncated
     assert df["token"].tolist() == long_words
     starts, ends = df["start"].to_numpy(), df["end"].to_numpy()
     assert (starts[1:] == ends[:-1] + 1).all() and starts[0] == 0 and ends[-1] == len(text)
     assert (df.index == 0).all()
     assert all(v is not None for v in df[vector_column(df)])
-    assert elapsed < 60, f"a 100,000-word document took {elapsed:.1f} s"
 
 
 # -- 3. concurrency ---------------------------------------------------------------------------
@@ -351,12 +358,13 @@ def test_reliability_threads_share_one_load_and_get_the_right_rows(tmp_path, mon
     assert len(calls) == 1
 
 
-def test_reliability_pipelines_sharing_a_model_share_its_weights():
+@pytest.mark.parametrize("other", ["en.embed_sentence.minilm", "hf:sentence-transformers/all-MiniLM-L6-v2"])
+def test_reliability_pipelines_sharing_a_model_share_its_weights(other):
     token = easynlu.load("en.embed.minilm")
-    sentence = easynlu.load("en.embed_sentence.minilm")
+    second = easynlu.load(other)
     a = token._parts()[0].backend.model.embeddings.word_embeddings.weight
-    b = sentence._parts()[0].backend.model.embeddings.word_embeddings.weight
-    assert a.data_ptr() == b.data_ptr()
+    b = second._parts()[0].backend.model.embeddings.word_embeddings.weight
+    assert a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()], ids=["error", "interrupt"])
@@ -435,6 +443,7 @@ def test_reliability_out_of_memory_splits_the_batch_and_gives_the_same_result(ti
     monkeypatch.setattr(backend, "forward", forward_fitting_one_row)
     df = p.predict(texts, output_level=level, positions=True, progress=False)
     assert max(sizes) > 1 and sizes.count(1) >= 9  # it was split down to single windows
+    assert sizes[1] == sizes[0] // 2  # by halving
     assert_frames_close(df, clean)
 
 
@@ -447,8 +456,7 @@ def test_reliability_out_of_memory_on_a_single_text_raises_and_says_what_to_do(p
     monkeypatch.setattr(backend, "forward", always_oom)
     with pytest.raises(torch.cuda.OutOfMemoryError) as info:
         p.predict(["one text", "another one"], output_level="document", progress=False)
-    advice = "\n".join(getattr(info.value, "__notes__", []))
-    assert "batch_size" in advice or "device='cpu'" in advice
+    assert "CUDA out of memory" in str(info.value) and "device='cpu'" in str(info.value)
     monkeypatch.undo()
     assert p.predict("works again", output_level="document", progress=False).iloc[0, -1] is not None
 
@@ -468,6 +476,7 @@ def test_reliability_memory_is_stable_over_repeated_predicts(p):
         assert len(df) == 2000
         del df
         if call in (5, 20):
+            gc.collect()
             rss[call] = process.memory_info().rss
     growth = (rss[20] - rss[5]) / rss[5]
     assert abs(growth) < 0.05, f"RSS went from {rss[5] / 2**20:.0f} MiB to {rss[20] / 2**20:.0f} MiB"

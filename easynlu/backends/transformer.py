@@ -112,14 +112,12 @@ class TransformerBackend:
             return
         except torch.cuda.OutOfMemoryError as err:
             if len(batch) == 1:
-                if hasattr(err, "add_note"):  # Python 3.11+
-                    err.add_note(
-                        f"easynlu split the batch down to one window of {int(wins.length[batch[0]])} tokens "
-                        f"and it still does not fit on {self.device}. Free memory on the device (other "
-                        f"processes, other models), use a smaller model, or run on the CPU "
-                        f"(easynlu.load(..., device='cpu'))."
-                    )
-                raise
+                raise torch.cuda.OutOfMemoryError(
+                    f"{err}\neasynlu split the batch down to one window of {int(wins.length[batch[0]])} "
+                    f"tokens and it still does not fit on {self.device}. Free memory on the device "
+                    f"(other processes, other models), use a smaller model, or run on the CPU: "
+                    f"easynlu.load(..., device='cpu')."
+                ) from err
         # Retry outside the except block: the traceback holds the failed attempt's tensors.
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -285,12 +283,21 @@ def _load_weights(auto_model, path: str, dtype: str):
             ) from err
     try:
         return auto_model.from_pretrained(path, dtype=DTYPES[dtype], attn_implementation="sdpa",
-                                          trust_remote_code=False)
+                                          trust_remote_code=False, weights_only=True)
     except pickle.UnpicklingError as err:
         raise ModelUnavailableError(
             f"The weights in {path} (pytorch_model.bin) hold objects other than tensors. easynlu "
             f"only loads .bin files with torch.load(weights_only=True) and never unpickles "
             f"arbitrary objects. Use a model saved as safetensors from a source you trust."
+        ) from err
+    except RuntimeError as err:  # torch's reader on a truncated or corrupted .bin archive
+        bins = [f for f in os.listdir(path) if f.endswith(".bin")]
+        if files or not bins:
+            raise
+        raise ModelUnavailableError(
+            f"{os.path.join(path, bins[0])} is truncated or corrupted ({err}). Delete it and "
+            f"download or save the model again, preferably as safetensors "
+            f"(model.save_pretrained(dir) writes model.safetensors)."
         ) from err
     except OSError as err:
         raise ModelUnavailableError(
