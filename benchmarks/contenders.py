@@ -18,6 +18,7 @@ KINDS = {
     "easynlu.document": ("document", "documents", "raw.document"),
     "easynlu.embed": ("embed() (document)", "sentences", "raw.sentence"),
     "raw.sentence": ("sentence", "sentences", None),
+    "raw.sentence_df": ("sentence", "sentences", None),
     "raw.token": ("token", "sentences", None),
     "raw.document": ("document", "documents", None),
     "st.default": ("sentence", "sentences", "raw.sentence"),
@@ -31,6 +32,7 @@ LABELS = {
     "easynlu.document": "easynlu predict(document)",
     "easynlu.embed": "easynlu embed()",
     "raw.sentence": "raw loop (sentence)",
+    "raw.sentence_df": "raw loop (sentence + DataFrame)",
     "raw.token": "raw loop (token + DataFrame)",
     "raw.document": "raw loop (document)",
     "st.default": "SentenceTransformer.encode (defaults)",
@@ -208,7 +210,12 @@ class Contender:
                 self._pad[:] = PADDING
             return out
         if family == "raw":
-            out = self.raw.tokens(texts) if self.key == "raw.token" else self.raw.encode(texts)
+            if self.key == "raw.token":
+                out = self.raw.tokens(texts)
+            elif self.key == "raw.sentence_df":
+                out = self.raw.sentence_frame(texts)
+            else:
+                out = self.raw.encode(texts)
             sync(self.device)
             self._pad[:] = self.raw.last_padding
             return out
@@ -223,7 +230,7 @@ class Contender:
 
     def vectors(self, out) -> np.ndarray:
         """The output as one float32 (rows, dim) matrix, for the correctness check."""
-        if self.key == "raw.token":
+        if self.key in ("raw.token", "raw.sentence_df"):
             return np.stack(out["embeddings"].to_numpy()).astype(np.float32)
         if self.key.startswith("easynlu."):
             if isinstance(out, np.ndarray):

@@ -103,6 +103,17 @@ class RawLoop:
         self.last_padding = (real, padded)
         return out
 
+    def sentence_frame(self, texts):
+        """``encode`` delivered as easynlu's sentence level delivers it: a DataFrame with a text
+        column and a column of row views (the like-for-like baseline for peak memory)."""
+        import pandas as pd
+
+        out = self.encode(texts)
+        cells = np.empty(len(out), dtype=object)
+        for i, view in enumerate(out):
+            cells[i] = view
+        return pd.DataFrame({"sentence": list(texts), "embeddings": cells})
+
     # -- token mode: one vector per word (its first wordpiece) and a DataFrame --------------
     def tokens(self, texts):
         import pandas as pd

@@ -89,7 +89,7 @@ def task_rss(key: str, model_key: str, device: str, corpus_file: str, n_sent: in
     start = time.perf_counter()
     out = contender.run(texts)
     seconds = time.perf_counter() - start
-    if key == "raw.token":
+    if key in ("raw.token", "raw.sentence_df"):
         vector_bytes = int(sum(v.nbytes for v in out["embeddings"].to_numpy()))
         rows = len(out)
     elif key.startswith("easynlu.") and not hasattr(out, "nbytes"):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import pooling, segment
+from .backends.batching import TOKEN_BUDGET
 from .encoded import Encoded, Tokens, Words
 
 
@@ -20,7 +21,7 @@ class Options:
     layer_pooling: str = "mean"
     normalize: bool = False
     batch_size: int | None = None
-    token_budget: int = 8192
+    token_budget: int = TOKEN_BUDGET
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,20 @@
 
 Documents keep the caller's index and the DataFrame's other columns; the caller's object is
 never modified. Missing texts (None, NaN, pd.NA) are valid documents with no tokens.
+
+pandas is not imported here: an input can only be a pandas object if pandas is already loaded,
+so ``embed()`` on a list never pays pandas' import time and memory.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from .errors import InputError
 
@@ -24,17 +27,34 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 class Documents:
     texts: list[str]            # what the model reads; "" for missing, lone surrogates replaced
     originals: list[str | None]  # what the user gave, None for missing
-    index: pd.Index             # the caller's index, one label per document
-    extra: pd.DataFrame | None  # a DataFrame's other columns, aligned with the documents
+    labels: object              # the caller's pd.Index, or None for positions 0..n-1
+    extra: object               # a DataFrame's other columns (pd.DataFrame), or None
 
     def __len__(self) -> int:
         return len(self.texts)
 
+    @property
+    def index(self):
+        """The caller's index as a pd.Index (a RangeIndex for plain sequences)."""
+        if self.labels is not None:
+            return self.labels
+        import pandas as pd
+
+        return pd.RangeIndex(len(self.texts))
+
+
+def _pandas():
+    """pandas if something already imported it, else None (then no input is a pandas object)."""
+    return sys.modules.get("pandas")
+
 
 def _is_missing(value) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
+    if value is None:
         return True
-    return isinstance(value, (float, np.floating)) and math.isnan(value)
+    if isinstance(value, (float, np.floating)):
+        return math.isnan(value)
+    pd = _pandas()
+    return pd is not None and (value is pd.NA or value is pd.NaT)
 
 
 def _model_text(text: str) -> str:
@@ -48,7 +68,7 @@ def _model_text(text: str) -> str:
         return _SURROGATE.sub("\ufffd", text)
 
 
-def _check_values(values: list, index: pd.Index) -> Documents:
+def _check_values(values: list, index=None) -> Documents:
     texts: list[str] = []
     originals: list[str | None] = []
     for position, value in enumerate(values):
@@ -64,7 +84,7 @@ def _check_values(values: list, index: pd.Index) -> Documents:
                 if isinstance(value, (bytes, bytearray))
                 else "convert it to str (e.g. .astype(str)) or pass None for a missing text"
             )
-            label = index[position : position + 1].tolist()[0]  # plain Python, not np.int64(3)
+            label = position if index is None else index[position : position + 1].tolist()[0]  # not np.int64
             raise InputError(
                 f"Input at position {position} (index label {label!r}) is "
                 f"{type(value).__name__}, not str: {hint}."
@@ -72,12 +92,12 @@ def _check_values(values: list, index: pd.Index) -> Documents:
     return Documents(texts, originals, index, None)
 
 
-def _series_values(series: pd.Series) -> list:
+def _series_values(series) -> list:
     # Categorical, string[pyarrow] and str dtypes all come back as plain objects here.
     return series.to_numpy(dtype=object, na_value=None).tolist()
 
 
-def _pick_text_column(frame: pd.DataFrame, text_column) -> str:
+def _pick_text_column(frame, text_column) -> str:
     columns = list(frame.columns)
     if text_column is not None:
         if text_column not in frame.columns:
@@ -99,6 +119,8 @@ def _pick_text_column(frame: pd.DataFrame, text_column) -> str:
 
 
 def _is_text_column(column) -> bool:
+    import pandas as pd
+
     if isinstance(column, pd.DataFrame):  # duplicate column names
         return False
     dtype = column.dtype
@@ -118,20 +140,22 @@ def _is_text_column(column) -> bool:
 
 def read(data, text_column=None) -> Documents:
     """Documents from any supported input; raises InputError naming the first bad position."""
-    if text_column is not None and not isinstance(data, pd.DataFrame):
+    pd = _pandas()
+    is_frame = pd is not None and isinstance(data, pd.DataFrame)
+    if text_column is not None and not is_frame:
         raise InputError(
             f"text_column={text_column!r} only applies to a DataFrame, not {type(data).__name__}."
         )
     if isinstance(data, str):
-        return _check_values([data], pd.RangeIndex(1))
-    if isinstance(data, pd.DataFrame):
+        return _check_values([data])
+    if is_frame:
         column = _pick_text_column(data, text_column)
         if isinstance(data[column], pd.DataFrame):
             raise InputError(f"The DataFrame has several columns named {column!r}; rename them.")
         docs = _check_values(_series_values(data[column]), data.index)
         extra = data.drop(columns=[column])
-        return Documents(docs.texts, docs.originals, docs.index, extra if extra.shape[1] else None)
-    if isinstance(data, pd.Series):
+        return Documents(docs.texts, docs.originals, docs.labels, extra if extra.shape[1] else None)
+    if pd is not None and isinstance(data, pd.Series):
         return _check_values(_series_values(data), data.index)
     if isinstance(data, np.ndarray):
         if data.ndim != 1:
@@ -140,7 +164,7 @@ def read(data, text_column=None) -> Documents:
                 f"DataFrame with a text column."
             )
         values = data.tolist()
-    elif isinstance(data, (list, tuple, pd.Index)):
+    elif isinstance(data, (list, tuple)) or pd is not None and isinstance(data, pd.Index):
         values = list(data)
     elif isinstance(data, (set, frozenset)):
         raise InputError("A set has no order, so rows could not follow input order: pass a list.")
@@ -154,4 +178,4 @@ def read(data, text_column=None) -> Documents:
             f"Cannot read input of type {type(data).__name__}: pass a str{decode}, a list/tuple/1-D "
             f"array of str, a pandas Series, or a DataFrame with a text column."
         )
-    return _check_values(values, pd.RangeIndex(len(values)))
+    return _check_values(values)

@@ -16,6 +16,8 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+import easynlu  # noqa: E402  (imports nothing heavy: the env above is already set)
+
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 
 
@@ -85,3 +87,11 @@ def put_in_hf_cache(cache: Path, repo_id: str, model_dir: Path, revision: str = 
     (repo / "refs").mkdir(exist_ok=True)
     (repo / "refs" / "main").write_text(revision)
     return snapshot
+
+
+@pytest.fixture(scope="module")
+def p(tiny_bert):
+    """A warmed-up pipeline on the tiny random BERT (token model)."""
+    pipe = easynlu.load(str(tiny_bert))
+    pipe.predict("warm up", progress=False)
+    return pipe

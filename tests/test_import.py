@@ -1,5 +1,6 @@
 """`import easynlu` and `load()` stay light: no torch, transformers or sentence_transformers."""
 
+import os
 import subprocess
 import sys
 
@@ -21,3 +22,15 @@ def test_import_version():
     import easynlu
 
     assert isinstance(easynlu.__version__, str) and easynlu.__version__.count(".") == 2
+
+
+def test_import_embed_on_a_list_does_not_need_pandas():
+    # embed() returns numpy; a caller who never imported pandas should not pay for it.
+    code = (
+        "import sys, easynlu\n"
+        "v = easynlu.load('embed').embed(['I love NLP', None, ''], progress=False)\n"
+        "print(v.shape, 'pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.stdout.strip() == "(3, 384) False"

@@ -38,13 +38,6 @@ texts = st.one_of(st.text(any_char, max_size=40), mixed_text)
 text_lists = st.lists(texts, max_size=6)
 
 
-@pytest.fixture(scope="module")
-def p(tiny_bert):
-    pipe = easynlu.load(str(tiny_bert))
-    pipe.predict("warm up", progress=False)
-    return pipe
-
-
 def column(df):
     return df.columns[-1]
 

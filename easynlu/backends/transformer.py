@@ -38,7 +38,7 @@ class Job:
     segment: str | None = None
     layers: tuple[int, ...] = (-1,)
     layer_pooling: str = "mean"
-    token_budget: int = 8192
+    token_budget: int = batching.TOKEN_BUDGET
     batch_size: int | None = None
 
 
@@ -99,7 +99,8 @@ class TransformerBackend:
         state = _State(job, len(wins), dim, self._segment_dim(job, dim))
         if progress is not None:
             progress.total += len(wins)
-        for batch in batching.batches(wins.length, job.token_budget, job.batch_size):
+        padded = wins.length + len(self.prefix) + len(self.suffix)  # the budget counts [CLS]/[SEP] too
+        for batch in batching.batches(padded, job.token_budget, job.batch_size):
             self._run_safely(tokens, wins, batch, job, state)
             if progress is not None:
                 progress.update(len(batch))
