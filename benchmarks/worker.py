@@ -1,7 +1,7 @@
 """One cold measurement in a fresh process; run.py starts it and reads the JSON on the last line.
 
     python worker.py import                            # time of `import easynlu`
-    python worker.py first easynlu|raw MODEL DEVICE    # import + load + one sentence
+    python worker.py first easynlu|easynlu_embed|raw|raw_df MODEL DEVICE   # import + load + one sentence
     python worker.py rss CONTENDER MODEL DEVICE CORPUS_JSON N_SENTENCES N_DOCUMENTS RAW_TOKEN_BUDGET
                                                       # import + load + run, then peak RSS
 Keep this file's own imports minimal: they count in every figure it reports.
@@ -52,24 +52,32 @@ def task_import() -> None:
 
 
 def task_first(who: str, model_key: str, device: str) -> None:
-    """Import, load and embed one sentence; report the wall-clock moment of the first result."""
-    if who == "easynlu":
+    """Import, load and embed one sentence; report the wall-clock moment of the first result.
+
+    ``easynlu`` returns predict()'s DataFrame and ``easynlu_embed`` embed()'s array; ``raw`` returns
+    the raw loop's array and ``raw_df`` the same wrapped in a DataFrame, as predict() hands it back.
+    """
+    from models import MODELS, path_of
+
+    model = MODELS[model_key]
+    if who.startswith("easynlu"):
         import easynlu
 
-        from models import MODELS, path_of
-
-        model = MODELS[model_key]
         ref = "en.embed_sentence.minilm" if model.real else f"embed_sentence:{path_of(model)}"
-        frame = easynlu.load(ref, device=device).predict(FIRST_SENTENCE, progress=False)
-        vector = frame.iloc[0, -1]
+        pipe = easynlu.load(ref, device=device)
+        if who == "easynlu_embed":
+            vector = pipe.embed([FIRST_SENTENCE], progress=False)[0]
+        else:
+            vector = pipe.predict(FIRST_SENTENCE, progress=False).iloc[0, -1]
     else:
-        from models import MODELS, path_of
         from raw import RawLoop
 
-        model = MODELS[model_key]
         loop = RawLoop(str(path_of(model)), device, pooling="mean_norm" if model.real else "pooler",
                        max_length=model.max_length)
-        vector = loop.encode([FIRST_SENTENCE])[0]
+        if who == "raw_df":
+            vector = loop.sentence_frame([FIRST_SENTENCE]).iloc[0, -1]
+        else:
+            vector = loop.encode([FIRST_SENTENCE])[0]
     done = time.time()
     _emit({"first_result_at": done, "dim": int(len(vector))})
 

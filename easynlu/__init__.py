@@ -21,6 +21,9 @@ __version__ = "0.1.0"
 __all__ = [
     "load",
     "models",
+    "set_alias",
+    "remove_alias",
+    "user_aliases",
     "Pipeline",
     "DeviceError",
     "EasyNLUError",
@@ -49,6 +52,31 @@ def models(pattern: str | None = None):
     from .catalogue import models as _models
 
     return _models(pattern)
+
+
+def set_alias(name: str, ref: str) -> None:
+    """Save ``name`` as your own alias for one reference (kept in the platformdirs user config dir).
+
+        >>> easynlu.set_alias("mybert", "en.embed.bert.small_L4_256")
+        >>> easynlu.load("mybert")   # the same as load("en.embed.bert.small_L4_256")
+    """
+    from .useraliases import set_alias as _set
+
+    _set(name, ref)
+
+
+def remove_alias(name: str) -> None:
+    """Delete one of your aliases."""
+    from .useraliases import remove_alias as _remove
+
+    _remove(name)
+
+
+def user_aliases() -> dict[str, str]:
+    """Your aliases: name -> the reference it stands for."""
+    from .useraliases import read
+
+    return read()
 
 
 def __getattr__(name: str):

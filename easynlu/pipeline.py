@@ -76,6 +76,13 @@ class Pipeline:
         return self._device, self._dtype
 
     def _parts(self):
+        if not self.loaded:  # hash packaged weights while torch and transformers import
+            from .sources import prefetch_digest
+
+            for c in self.components:
+                entry = c.entry or _packaged_entry(c.model)
+                if entry is not None:
+                    prefetch_digest(entry.package, entry.sha256)
         from .compute import Part
 
         device, dtype = self._placement()

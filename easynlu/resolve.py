@@ -85,7 +85,7 @@ def resolve(request: str) -> tuple[Component, ...]:
     return components
 
 
-def _resolve_one(token: str) -> Component:
+def _resolve_one(token: str, user_aliases: bool = True) -> Component:
     action = None
     rest = token
     if token.lower().startswith(SENTENCE_PREFIX):
@@ -112,6 +112,13 @@ def _resolve_one(token: str) -> Component:
                 suggestions=tuple(same[:1]),
             )
         return Component(entry.ref, entry.action, entry.model, "catalogue", column_name(entry.ref), entry)
+
+    if user_aliases and action is None and not _looks_like_path(rest):
+        from . import useraliases
+
+        target = useraliases.lookup(rest)
+        if target is not None:  # a user alias names one canonical ref, hf: id or directory
+            return _resolve_one(target, user_aliases=False)
 
     path = os.path.expanduser(rest)
     if os.path.isdir(path):

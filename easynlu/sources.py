@@ -6,10 +6,11 @@ are huggingface_hub's job (``snapshot_download``); easynlu never writes a downlo
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib
 import os
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 from .errors import ModelUnavailableError
@@ -39,18 +40,23 @@ def _is_model_dir(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
 
 
-def from_package(package: str, sha256: str | None = None) -> Path | None:
-    """The model directory shipped by an installed Python package, or None if not installed.
-
-    With ``sha256``, the package's weights file must have that digest, or loading is refused.
-    """
+def _package_dir(package: str) -> Path | None:
+    """Where an installed package keeps its model files (``get_model_path()``), or None."""
     try:
         module = importlib.import_module(package)
     except ImportError:
         return None
     getter = getattr(module, "get_model_path", None)
-    path = Path(getter()) if getter else Path(module.__file__).parent / "model"
-    if not _is_model_dir(path):
+    return Path(getter()) if getter else Path(module.__file__).parent / "model"
+
+
+def from_package(package: str, sha256: str | None = None) -> Path | None:
+    """The model directory shipped by an installed Python package, or None if not installed.
+
+    With ``sha256``, the package's weights file must have that digest, or loading is refused.
+    """
+    path = _package_dir(package)
+    if path is None or not _is_model_dir(path):
         return None
     if sha256:
         weights = path / "model.safetensors"
@@ -65,14 +71,45 @@ def from_package(package: str, sha256: str | None = None) -> Path | None:
     return path
 
 
-@functools.lru_cache(maxsize=16)
-def _sha256(file: str, size: int, mtime_ns: int) -> str:
-    """Digest of a file, computed once per (file, size, mtime) in a process."""
-    digest = hashlib.sha256()
-    with open(file, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+_DIGESTS: dict[tuple, Future] = {}
+_DIGESTS_LOCK = threading.Lock()
+
+
+def _sha256(file: str, size: int, mtime_ns: int, wait: bool = True) -> str | None:
+    """Digest of a file, computed once per (file, size, mtime) in a process.
+
+    ``wait=False`` only starts the computation in a background thread (hashlib releases the GIL),
+    so that it overlaps the torch/transformers imports that precede the first load.
+    """
+    key = (file, size, mtime_ns)
+    with _DIGESTS_LOCK:
+        future = _DIGESTS.get(key)
+        if future is None:
+            future = _DIGESTS[key] = Future()
+            threading.Thread(target=_hash_into, args=(file, future), daemon=True).start()
+    return future.result() if wait else None
+
+
+def _hash_into(file: str, future: Future) -> None:
+    try:
+        digest = hashlib.sha256()
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                digest.update(block)
+        future.set_result(digest.hexdigest())
+    except BaseException as err:  # noqa: BLE001  (handed to whoever waits)
+        future.set_exception(err)
+
+
+def prefetch_digest(package: str | None, sha256: str | None) -> None:
+    """Start hashing a packaged weights file that ``from_package`` will verify, if any."""
+    if not (package and sha256):
+        return
+    path = _package_dir(package)
+    weights = path / "model.safetensors" if path else None
+    if weights is not None and weights.is_file():  # else from_package reports it later
+        stat = weights.stat()
+        _sha256(str(weights), stat.st_size, stat.st_mtime_ns, wait=False)
 
 
 def from_cache(repo_id: str) -> Path | None:

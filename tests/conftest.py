@@ -10,6 +10,7 @@ _CACHE = tempfile.mkdtemp(prefix="easynlu-hf-cache-")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_CACHE"] = _CACHE
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["EASYNLU_CONFIG_DIR"] = tempfile.mkdtemp(prefix="easynlu-config-")  # never the user's aliases
 
 import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -77,13 +78,22 @@ def hf_cache() -> Path:
 
 
 def put_in_hf_cache(cache: Path, repo_id: str, model_dir: Path, revision: str = "0" * 40) -> Path:
-    """Lay out ``model_dir`` in the cache exactly as huggingface_hub does."""
+    """Lay out ``model_dir`` in the cache exactly as huggingface_hub does: files in ``blobs/``
+    named by their sha256, relative symlinks to them in ``snapshots/REV/``, ``refs/main``."""
+    import hashlib
+
     repo = cache / ("models--" + repo_id.replace("/", "--"))
     snapshot = repo / "snapshots" / revision
     snapshot.mkdir(parents=True, exist_ok=True)
+    (repo / "blobs").mkdir(exist_ok=True)
     for file in model_dir.iterdir():
         if file.is_file():
-            shutil.copy(file, snapshot / file.name)
+            blob = repo / "blobs" / hashlib.sha256(file.read_bytes()).hexdigest()
+            shutil.copy(file, blob)
+            link = snapshot / file.name
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(Path("..") / ".." / "blobs" / blob.name)
     (repo / "refs").mkdir(exist_ok=True)
     (repo / "refs" / "main").write_text(revision)
     return snapshot

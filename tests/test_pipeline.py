@@ -259,3 +259,12 @@ def test_pipeline_progress_bar(tiny_bert, capsys):
     assert "easynlu" in capsys.readouterr().err
     easynlu.load(str(tiny_bert)).predict(["a b c"] * 5, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_pipeline_progress_bar_by_default_on_over_1000_texts(tiny_bert, capsys):
+    p = easynlu.load(str(tiny_bert))
+    p.predict(["a b c"] * 1001, output_level="document")  # progress=None: many texts, so a bar
+    err = capsys.readouterr().err
+    assert "easynlu" in err and "window" in err
+    p.predict(["a b c"] * 1001, output_level="document", progress=False)
+    assert capsys.readouterr().err == ""

