@@ -73,6 +73,16 @@ class RawLoop:
         mask_t = torch.from_numpy(mask).to(self.device, non_blocking=True)
         return self.model(input_ids=ids_t, attention_mask=mask_t), mask_t
 
+    def _run(self, flat, starts, lengths):
+        """(batch, model output, mask on the device) per batch; counts padding in last_padding."""
+        self.last_padding = (0, 0)
+        for batch in self._batches(lengths):
+            ids, mask = self._padded(flat, starts, lengths, batch)
+            real, padded = self.last_padding
+            self.last_padding = (real + int(mask.sum()), padded + mask.size)
+            output, mask_t = self._forward(ids, mask)
+            yield batch, output, mask_t
+
     @staticmethod
     def _flatten(input_ids):
         lengths = np.fromiter((len(x) for x in input_ids), dtype=np.int64, count=len(input_ids))
@@ -86,12 +96,8 @@ class RawLoop:
         enc = self._tokenize(texts)
         flat, starts, lengths = self._flatten(enc["input_ids"])
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        real = padded = 0
         with torch.inference_mode():
-            for batch in self._batches(lengths):
-                ids, mask = self._padded(flat, starts, lengths, batch)
-                real, padded = real + int(mask.sum()), padded + mask.size
-                output, mask_t = self._forward(ids, mask)
+            for batch, output, mask_t in self._run(flat, starts, lengths):
                 if self.pooling == "pooler":
                     vectors = output.pooler_output
                 else:
@@ -100,7 +106,6 @@ class RawLoop:
                     vectors = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
                     vectors = F.normalize(vectors, p=2, dim=1)
                 out[batch] = vectors.float().cpu().numpy()
-        self.last_padding = (real, padded)
         return out
 
     def sentence_frame(self, texts):
@@ -142,12 +147,8 @@ class RawLoop:
         word_start = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum(n_words, out=word_start[1:])
         col_of = first - starts[text_of[first]]                # column of each word in its text's row
-        real = padded = 0
         with torch.inference_mode():
-            for batch in self._batches(lengths):
-                ids, mask = self._padded(flat, starts, lengths, batch)
-                real, padded = real + int(mask.sum()), padded + mask.size
-                output, _ = self._forward(ids, mask)
+            for batch, output, _ in self._run(flat, starts, lengths):
                 counts = n_words[batch]
                 row = np.repeat(np.arange(len(batch)), counts)
                 dst = np.repeat(word_start[batch] - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
@@ -155,7 +156,6 @@ class RawLoop:
                 hidden = output.last_hidden_state
                 picked = hidden[torch.from_numpy(row).to(self.device), torch.from_numpy(col).to(self.device)]
                 out[dst] = picked.float().cpu().numpy()
-        self.last_padding = (real, padded)
         cells = np.empty(len(out), dtype=object)
         for i, view in enumerate(out):  # row views into the one block (a list would broadcast)
             cells[i] = view

@@ -92,13 +92,21 @@ def _sha256(file: str, size: int, mtime_ns: int, wait: bool = True) -> str | Non
 
 def _hash_into(file: str, future: Future) -> None:
     try:
-        digest = hashlib.sha256()
         with open(file, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                digest.update(block)
-        future.set_result(digest.hexdigest())
+            future.set_result(_file_sha256(f))
     except BaseException as err:  # noqa: BLE001  (handed to whoever waits)
         future.set_exception(err)
+
+
+def _file_sha256(f) -> str:
+    """sha256 through one small reused buffer (as Python 3.11's hashlib.file_digest does)."""
+    if hasattr(hashlib, "file_digest"):
+        return hashlib.file_digest(f, "sha256").hexdigest()
+    digest, buffer = hashlib.sha256(), bytearray(1 << 18)
+    view = memoryview(buffer)
+    while n := f.readinto(buffer):
+        digest.update(view[:n])
+    return digest.hexdigest()
 
 
 def prefetch_digest(package: str | None, sha256: str | None) -> None:

@@ -341,13 +341,7 @@ def test_reliability_threads_share_one_load_and_get_the_right_rows(tmp_path, mon
     assert not errors, errors
     assert len(calls) == 1 and pipeline.LOAD_COUNT["n"] - before == 1
     for level, df in zip(levels, results):
-        expected = p.predict(TEXTS, output_level=level, positions=True, progress=False)
-        col = vector_column(expected)
-        pd.testing.assert_frame_equal(df.drop(columns=[col]), expected.drop(columns=[col]))
-        for got, want in zip(df[col], expected[col]):
-            assert (got is None) == (want is None)
-            if want is not None:
-                np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+        assert_frames_close(df, p.predict(TEXTS, output_level=level, positions=True, progress=False))
     assert len(calls) == 1
 
 
@@ -360,20 +354,25 @@ def test_reliability_pipelines_sharing_a_model_share_its_weights(other):
     assert a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
+def failing_on_call(fn, n: int, error: BaseException):
+    """``fn`` wrapped to raise ``error`` on its n-th call, and the call counter."""
+    calls = {"n": 0}
+
+    def wrapper(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise error
+        return fn(*args, **kwargs)
+
+    return wrapper, calls
+
+
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()], ids=["error", "interrupt"])
 def test_reliability_interrupted_predict_leaves_the_pipeline_usable(p, monkeypatch, error):
     texts = [f"Document number {i}. It says {'more ' * i}things." for i in range(6)]
     clean = {level: p.predict(texts, output_level=level, batch_size=2, progress=False) for level in LEVELS}
     backend = p._parts()[0].backend
-    real_forward = backend.forward
-    calls = {"n": 0}
-
-    def flaky_forward(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise error
-        return real_forward(*args, **kwargs)
-
+    flaky_forward, calls = failing_on_call(backend.forward, 2, error)
     monkeypatch.setattr(backend, "forward", flaky_forward)
     with pytest.raises(type(error)):
         p.predict(texts, output_level="token", batch_size=2, progress=False)
@@ -385,15 +384,7 @@ def test_reliability_interrupted_predict_leaves_the_pipeline_usable(p, monkeypat
 
 def test_reliability_failed_load_is_not_cached(tmp_path, monkeypatch):
     fresh = make_bert_dir(tmp_path / "fresh-fail", layers=1, hidden=32, heads=1, seed=4)
-    real_load = backends.load
-    calls = {"n": 0}
-
-    def failing_once(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise KeyboardInterrupt
-        return real_load(*args, **kwargs)
-
+    failing_once, calls = failing_on_call(backends.load, 1, KeyboardInterrupt())
     monkeypatch.setattr(backends, "load", failing_once)
     p = easynlu.load(str(fresh))
     with pytest.raises(KeyboardInterrupt):

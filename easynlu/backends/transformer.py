@@ -6,7 +6,6 @@ and gives flat float32 numpy arrays out; what to pool is decided by the caller (
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 from dataclasses import dataclass
@@ -62,11 +61,12 @@ class TransformerBackend:
         config = self.model.config
         self.dim = int(config.hidden_size)
         self.n_layers = int(config.num_hidden_layers)
-        backend = copy.deepcopy(self.tokenizer.backend_tokenizer)
-        backend.no_truncation()  # tokenizer.json often carries truncation/padding settings
-        backend.no_padding()
-        self._backend = backend
         self.prefix, self.suffix = _special_tokens(self.tokenizer)
+        # This backend owns its tokenizer, so the Rust tokenizer is reconfigured in place rather
+        # than copied (a copy costs ~8 MB): tokenizer.json often carries truncation/padding.
+        self._backend = self.tokenizer.backend_tokenizer
+        self._backend.no_truncation()
+        self._backend.no_padding()
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.takes_types = "token_type_ids" in self.tokenizer.model_input_names
         max_len = _max_length(config, self.tokenizer)
