@@ -34,7 +34,7 @@ def _shared_model(component: Component, device: str, dtype: str, offline):
         if key not in _MODELS:
             from . import backends, sources
 
-            entry = component.entry or _packaged_entry(component.model)
+            entry = _entry_of(component)
             path = sources.locate(component.source, component.model,
                                   package=entry.package if entry else None,
                                   pip=entry.pip if entry else None, offline=offline,
@@ -44,11 +44,14 @@ def _shared_model(component: Component, device: str, dtype: str, offline):
         return _MODELS[key]
 
 
-def _packaged_entry(model: str):
-    """A catalogue entry that ships ``model`` in a package, so hf:ORG/NAME finds it offline too."""
+def _entry_of(component: Component):
+    """The component's catalogue entry; for hf:ORG/NAME, an entry that ships that model in a
+    package, so it is found offline too."""
+    if component.entry is not None:
+        return component.entry
     from .catalogue import entries
 
-    return next((e for e in entries().values() if e.model == model and e.package), None)
+    return next((e for e in entries().values() if e.model == component.model and e.package), None)
 
 
 class Pipeline:
@@ -80,7 +83,7 @@ class Pipeline:
             from .sources import prefetch_digest
 
             for c in self.components:
-                entry = c.entry or _packaged_entry(c.model)
+                entry = _entry_of(c)
                 if entry is not None:
                     prefetch_digest(entry.package, entry.sha256)
         from .compute import Part

@@ -64,8 +64,9 @@ def set_alias(name: str, ref: str) -> None:
     components = resolve(ref)  # raises UnknownReferenceError for a bad ref
     if len(components) != 1:
         raise ValueError(f"an alias stands for one reference, got {len(components)} in {ref!r}.")
-    stored = components[0].ref  # canonical spelling, or the absolute path of a directory
-    if components[0].source == "path" and components[0].action == "embed_sentence":
+    comp = components[0]
+    stored = comp.ref  # canonical spelling, hf:ORG/NAME, or the absolute path of a directory
+    if comp.source != "catalogue" and comp.action == "embed_sentence":  # keep the prefix's action
         stored = "embed_sentence:" + stored
     _write({**read(), name.lower(): stored})
 

@@ -29,6 +29,12 @@ def test_useraliases_set_resolve_remove(config_dir):
         resolve("mybert")
 
 
+def test_useraliases_hf_sentence_prefix_kept():
+    easynlu.set_alias("st", "embed_sentence:hf:sentence-transformers/all-MiniLM-L6-v2")
+    (comp,) = resolve("st")
+    assert (comp.ref, comp.action, comp.source) == ("hf:sentence-transformers/all-MiniLM-L6-v2", "embed_sentence", "hf")
+
+
 def test_useraliases_directory_and_sentence_prefix(tmp_path, tiny_bert):
     easynlu.set_alias("tiny", f"embed_sentence:{tiny_bert}")
     (comp,) = resolve("tiny")
