@@ -41,18 +41,12 @@ LABELS = {
 }
 
 
-def easynlu_token_budget(default: int = 8192) -> int:
-    """easynlu's default token budget per batch (``Options.token_budget``), for the raw loop to use
-    the same one, so that the comparison measures the engine and not the budget."""
-    try:
-        import dataclasses
+def easynlu_token_budget() -> int:
+    """easynlu's default token budget per batch, for the raw loop to use the same one, so that
+    the comparison measures the engine and not the budget."""
+    from easynlu.backends.batching import TOKEN_BUDGET
 
-        from easynlu.compute import Options
-
-        value = {f.name: f.default for f in dataclasses.fields(Options)}.get("token_budget")
-        return value if isinstance(value, int) and value > 0 else default
-    except Exception:  # noqa: BLE001
-        return default
+    return TOKEN_BUDGET
 
 
 def sync(device: str) -> None:
@@ -158,7 +152,6 @@ class Contender:
 
     def _setup_raw(self, instrument):
         import torch
-
         from raw import RawLoop
 
         dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(self.dtype)

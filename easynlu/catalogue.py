@@ -11,24 +11,26 @@ import re
 import sys
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 ACTIONS = ("embed", "embed_sentence")
-KINDS = ("transformer", "sentence_transformers")
 HEAD_SIZE = 64  # BERT's attention head size: heads = dim / 64
 COLUMNS = ("ref", "model", "action", "language", "dim", "layers", "heads", "cased", "aliases")
 
 _MODEL_ID = re.compile(r"^[\w.-]+/[\w.-]+$", re.ASCII)
 _REF = re.compile(r"^[a-z]{2}\.[a-z_]+(\.[A-Za-z0-9_]+)*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_ENTRY_KEYS = {"ref", "model", "action", "actions", "kind", "language", "dim", "layers", "heads",
+_ENTRY_KEYS = {"ref", "model", "action", "actions", "language", "dim", "layers", "heads",
                "cased", "package", "pip", "sha256"}
-_FAMILY_KEYS = {"ref", "model", "action", "kind", "language", "cased", "layers", "hidden"}
+_FAMILY_KEYS = {"ref", "model", "action", "language", "cased", "layers", "hidden"}
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,7 @@ class Entry:
 
     ref: str  # canonical spelling, e.g. "en.embed.bert.small_L12_128"
     model: str  # Hugging Face model id
-    action: str  # "embed" | "embed_sentence"
-    kind: str  # "transformer" | "sentence_transformers"
+    action: Literal["embed", "embed_sentence"]
     language: str
     dim: int
     layers: int
@@ -71,7 +72,7 @@ def _expand_family(fam: dict) -> list[dict]:
             names = {"L": n_layers, "H": hidden, "A": heads}
             rows.append({
                 "ref": fam["ref"].format(**names), "model": fam["model"].format(**names),
-                "action": fam["action"], "kind": fam["kind"], "language": fam["language"],
+                "action": fam["action"], "language": fam["language"],
                 "dim": hidden, "layers": n_layers, "heads": heads, "cased": fam["cased"],
             })
     return rows
@@ -97,8 +98,6 @@ def _check_entry(row: dict) -> None:
         raise ValueError(f"catalogue: ref {ref!r} is not of the form LANG.ACTION[.NAME...]")
     if row["action"] not in ACTIONS:
         raise ValueError(f"catalogue: {ref}: action {row['action']!r} is not one of {ACTIONS}")
-    if row["kind"] not in KINDS:
-        raise ValueError(f"catalogue: {ref}: kind {row['kind']!r} is not one of {KINDS}")
     language, action = ref.split(".")[:2]
     if language != row["language"] or action != row["action"]:
         raise ValueError(f"catalogue: {ref}: ref must start with '{row['language']}.{row['action']}'")
@@ -110,8 +109,8 @@ def _check_entry(row: dict) -> None:
             raise ValueError(f"catalogue: {ref}: {key} must be a positive integer, got {value!r}")
     if type(row["cased"]) is not bool:
         raise ValueError(f"catalogue: {ref}: cased must be true or false, got {row['cased']!r}")
-    if row["kind"] == "transformer" and row["dim"] != row["heads"] * HEAD_SIZE:
-        raise ValueError(f"catalogue: {ref}: dim {row['dim']} != heads {row['heads']} x {HEAD_SIZE}")
+    if row["dim"] % row["heads"]:
+        raise ValueError(f"catalogue: {ref}: dim {row['dim']} is not a multiple of heads {row['heads']}")
     if row.get("sha256") is not None and not _SHA256.match(row["sha256"]):
         raise ValueError(f"catalogue: {ref}: sha256 must be 64 lowercase hex digits")
     if (row.get("package") is None) != (row.get("pip") is None):
@@ -151,41 +150,62 @@ def parse(data: dict[str, Any]) -> tuple[dict[str, Entry], dict[str, str]]:
     return entries, alias_map
 
 
+@dataclass(frozen=True)
+class _Catalogue:
+    entries: dict[str, Entry]  # canonical ref -> entry, in file order
+    aliases: dict[str, str]  # alias -> canonical ref
+    by_name: dict[str, Entry]  # lower-cased ref or alias -> entry
+    by_model: dict[str, tuple[Entry, ...]]  # lower-cased model id -> its entries, in file order
+
+
 @functools.cache
-def _load() -> tuple[dict[str, Entry], dict[str, str], dict[str, Entry]]:
+def _load() -> _Catalogue:
     text = resources.files(__package__).joinpath("catalogue.toml").read_text(encoding="utf-8")
-    entries, alias_map = parse(tomllib.loads(text))
-    index = {ref.lower(): entry for ref, entry in entries.items()}
-    index.update({alias.lower(): entries[target] for alias, target in alias_map.items()})
-    return entries, alias_map, index
+    entries_, alias_map = parse(tomllib.loads(text))
+    by_name = {ref.lower(): entry for ref, entry in entries_.items()}
+    by_name.update({alias.lower(): entries_[target] for alias, target in alias_map.items()})
+    by_model: dict[str, tuple[Entry, ...]] = {}
+    for entry in entries_.values():
+        by_model[entry.model.lower()] = (*by_model.get(entry.model.lower(), ()), entry)
+    return _Catalogue(entries_, alias_map, by_name, by_model)
 
 
 def entries() -> dict[str, Entry]:
     """Canonical ref -> Entry, in file order (a fresh dict; the parsed file is cached)."""
-    return dict(_load()[0])
+    return dict(_load().entries)
 
 
 def aliases() -> dict[str, str]:
     """Alias -> canonical ref."""
-    return dict(_load()[1])
+    return dict(_load().aliases)
 
 
 def lookup(name: str) -> Entry | None:
     """The entry that ``name`` (a ref or an alias, any case) names, or None."""
-    return _load()[2].get(name.strip().lower())
+    return _load().by_name.get(name.strip().lower())
+
+
+def for_model(model: str) -> tuple[Entry, ...]:
+    """The entries naming the Hugging Face id ``model`` (any case), in file order."""
+    return _load().by_model.get(model.lower(), ())
+
+
+def packaged(model: str) -> Entry | None:
+    """The entry that ships ``model``'s files in an installed package, so it works offline."""
+    return next((e for e in for_model(model) if e.package), None)
 
 
 def names() -> list[str]:
     """All canonical refs, then all aliases."""
-    entries_, alias_map, _ = _load()
-    return [*entries_, *alias_map]
+    cat = _load()
+    return [*cat.entries, *cat.aliases]
 
 
 def _matches(entry: Entry, pattern: str) -> bool:
     return any(fnmatch.fnmatchcase(s.lower(), pattern) for s in (entry.ref, entry.model, *entry.aliases))
 
 
-def models(pattern: str | None = None):
+def models(pattern: str | None = None) -> pd.DataFrame:
     """The catalogue as a pandas DataFrame, one row per canonical ref.
 
     ``pattern`` is a case-insensitive glob matched against the ref, its aliases and the model id,
@@ -194,7 +214,7 @@ def models(pattern: str | None = None):
     """
     import pandas as pd
 
-    rows = list(_load()[0].values())
+    rows = list(_load().entries.values())
     if pattern:
         pat = pattern.lower()
         if not any(c in pat for c in "*?["):
@@ -208,4 +228,4 @@ def models(pattern: str | None = None):
     return frame.astype({"dim": "int64", "layers": "int64", "heads": "int64", "cased": "bool"})
 
 
-__all__ = ["Entry", "aliases", "entries", "lookup", "models", "names", "parse"]
+__all__ = ["Entry", "aliases", "entries", "for_model", "lookup", "models", "names", "packaged", "parse"]

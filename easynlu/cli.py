@@ -13,17 +13,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TextIO
 
 import easynlu
-from easynlu.errors import EasyNLUError
+from easynlu.errors import EasyNLUError, ModelUnavailableError
+from easynlu.options import LAYER_POOLINGS, LEVELS, POOLINGS, SUBWORD_POOLINGS, Options
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 DEFAULT_MODEL = "en.embed.minilm"
 FORMATS = ("table", "json", "csv")
-LEVELS = ("token", "sentence", "document")
-
-
-class _UsageError(Exception):
-    """A bad command line that argparse cannot see (reported like an easynlu error, exit 2)."""
+DEFAULTS = Options()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,8 +51,17 @@ def _parser() -> argparse.ArgumentParser:
                          help="output level (default: the first model's: token for embed, sentence for embed_sentence)")
     predict.add_argument("--positions", action="store_true", help="add start and end character offsets")
     predict.add_argument("--normalize", action="store_true", help="L2-normalise every vector")
-    predict.add_argument("--pooling", choices=("mean", "max", "cls"), default="mean",
-                         help="how a token model pools words into sentence/document vectors (default: mean)")
+    predict.add_argument("--pooling", choices=POOLINGS, default=DEFAULTS.pooling,
+                         help=f"how a token model pools words into sentence/document vectors "
+                              f"(default: {DEFAULTS.pooling})")
+    predict.add_argument("--subword-pooling", choices=SUBWORD_POOLINGS, default=DEFAULTS.subword_pooling,
+                         help=f"a word's vector from its wordpieces (default: {DEFAULTS.subword_pooling})")
+    predict.add_argument("--layers", type=int, nargs="+", default=[DEFAULTS.layers], metavar="N",
+                         help="hidden layer(s) to read; -1 is the last (default: -1)")
+    predict.add_argument("--layer-pooling", choices=LAYER_POOLINGS, default=DEFAULTS.layer_pooling,
+                         help=f"with several --layers: average or concatenate them (default: {DEFAULTS.layer_pooling})")
+    predict.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, metavar="N",
+                         help="at most N texts per batch (default: batches by token count only)")
     predict.add_argument("--offline", action="store_true",
                          help="never contact the Hugging Face Hub (as HF_HUB_OFFLINE=1)")
     predict.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: the best available)")
@@ -79,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("'-' (standard input) may be given only once")
     try:
         args.run(args)
-    except (EasyNLUError, _UsageError) as err:
-        print(f"error: {_one_line(str(err))}", file=sys.stderr)
+    except EasyNLUError as err:
+        print(f"error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -95,19 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _one_line(message: str) -> str:
-    """A multi-line error message ("Tried:" followed by "- item" lines) as one line."""
-    out, in_list = "", False
-    for line in (part.strip() for part in message.splitlines()):
-        if not line:
-            continue
-        if line.startswith("- "):
-            out += ("; " if in_list else " ") + line[2:]
-            in_list = True
-        else:
-            out += ("." if in_list and not out.endswith(".") else "") + (" " if out else "") + line
-            in_list = False
-    return out
+def _one_line(err: EasyNLUError) -> str:
+    """An easynlu error as one line: what happened, what was tried, and the fix."""
+    if isinstance(err, ModelUnavailableError):
+        line = err.summary
+        if err.tried:
+            line += " Tried: " + "; ".join(err.tried) + "."
+        if err.fix:
+            line += f" To fix: {err.fix}."
+    else:
+        line = str(err)
+    return " ".join(part.strip() for part in line.splitlines() if part.strip())
 
 
 def _silence_stdout() -> None:
@@ -136,16 +146,13 @@ def _read_texts(texts: list[str], stdin_mode: str) -> list[str]:
     return out
 
 
-def _predict(args) -> None:
+def _predict(args: argparse.Namespace) -> None:
     texts = _read_texts(args.texts, args.stdin)
-    try:
-        pipe = easynlu.load(args.model, device=args.device, offline=True if args.offline else None)
-    except ValueError as err:  # a malformed request, e.g. the same model twice
-        if isinstance(err, EasyNLUError):
-            raise
-        raise _UsageError(str(err)) from err
-    frame = pipe.predict(texts, output_level=args.level, positions=args.positions,
-                         normalize=args.normalize, pooling=args.pooling)
+    pipe = easynlu.load(args.model, device=args.device, offline=True if args.offline else None)
+    layers = args.layers[0] if len(args.layers) == 1 else args.layers
+    frame = pipe.predict(texts, output_level=args.level, positions=args.positions, normalize=args.normalize,
+                         pooling=args.pooling, subword_pooling=args.subword_pooling, layers=layers,
+                         layer_pooling=args.layer_pooling, batch_size=args.batch_size)
     vector_columns = pipe.info()["columns"]
     if args.format == "table":
         print(_table(frame, vector_columns, args.show))
@@ -155,7 +162,7 @@ def _predict(args) -> None:
         _write_csv(frame, vector_columns, sys.stdout)
 
 
-def _short_vector(vector, show: int) -> str:
+def _short_vector(vector: np.ndarray | None, show: int) -> str:
     if vector is None:
         return "None"
     head = ", ".join(f"{x:.2f}" for x in vector[:show].tolist())
@@ -164,7 +171,7 @@ def _short_vector(vector, show: int) -> str:
     return f"[{head}]"
 
 
-def _table(frame, vector_columns: list[str], show: int) -> str:
+def _table(frame: pd.DataFrame, vector_columns: list[str], show: int) -> str:
     import shutil
 
     import pandas as pd
@@ -178,14 +185,14 @@ def _table(frame, vector_columns: list[str], show: int) -> str:
         return view.to_string()
 
 
-def _vector_list(vector):
+def _vector_list(vector: np.ndarray | None) -> list[float] | None:
     """Full vector as JSON-ready floats, each the shortest text that reads back as the same float32."""
     if vector is None:
         return None
     return [float(x) for x in vector.astype(str).tolist()]
 
 
-def _json_value(value):
+def _json_value(value: Any) -> Any:
     """A DataFrame cell as a JSON value (numpy scalars, missing values)."""
     import numpy as np
     import pandas as pd
@@ -201,30 +208,30 @@ def _json_value(value):
     return str(value)
 
 
-def _records(frame, vector_columns: list[str]):
+def _records(frame: pd.DataFrame, vector_columns: list[str]) -> Iterator[dict[str, Any]]:
     columns = list(frame.columns)
     index = frame.index.tolist()
     cells = {c: frame[c].tolist() for c in columns}
     for i, label in enumerate(index):
-        record = {"index": _json_value(label)}
+        record: dict[str, Any] = {"index": _json_value(label)}
         for column in columns:
             value = cells[column][i]
             record[column] = _vector_list(value) if column in vector_columns else _json_value(value)
         yield record
 
 
-def _write_json_lines(frame, vector_columns: list[str], stream) -> None:
+def _write_json_lines(frame: pd.DataFrame, vector_columns: list[str], stream: TextIO) -> None:
     for record in _records(frame, vector_columns):
         stream.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
 
 
-def _write_csv(frame, vector_columns: list[str], stream) -> None:
+def _write_csv(frame: pd.DataFrame, vector_columns: list[str], stream: TextIO) -> None:
     import csv
 
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(["index", *frame.columns])
     for record in _records(frame, vector_columns):
-        row = []
+        row: list[Any] = []
         for key, value in record.items():
             if key in vector_columns:
                 row.append("" if value is None else json.dumps(value))
@@ -234,7 +241,7 @@ def _write_csv(frame, vector_columns: list[str], stream) -> None:
 
 
 # -- models -------------------------------------------------------------------------------------
-def _models(args) -> None:
+def _models(args: argparse.Namespace) -> None:
     import pandas as pd
 
     table = easynlu.models(args.pattern)

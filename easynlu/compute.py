@@ -1,27 +1,18 @@
-"""Texts + loaded encoders → Encoded: segment, tokenize, pool, in one direction. No pandas."""
+"""Texts + loaded encoders -> Encoded: segment, tokenize, pool, in one direction. No pandas, no torch."""
 
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
 
 import numpy as np
 
 from . import pooling, segment
-from .backends.batching import TOKEN_BUDGET
-from .encoded import Encoded, Tokens, Words
-
-
-@dataclass(frozen=True)
-class Options:
-    level: str
-    pooling: str = "mean"
-    subword_pooling: str = "first"
-    layers: tuple[int, ...] = (-1,)
-    layer_pooling: str = "mean"
-    normalize: bool = False
-    batch_size: int | None = None
-    token_budget: int = TOKEN_BUDGET
+from .backends import Backend, Progress
+from .encoded import Encoded, Job, Tokens, Words
+from .options import Level, Options
 
 
 @dataclass(frozen=True)
@@ -29,13 +20,22 @@ class Part:
     """One pipeline component with its loaded encoder."""
 
     column: str
-    action: str     # "embed" | "embed_sentence"
-    backend: object  # backends.transformer.TransformerBackend
+    action: Literal["embed", "embed_sentence"]
+    backend: Backend
 
 
-def encode(texts: list[str], parts: list[Part], options: Options, language: str = "en",
-           progress=None) -> Encoded:
-    level = options.level
+def encode(texts: list[str], parts: list[Part], level: Level, options: Options, language: str = "en",
+           progress: Progress | None = None) -> Encoded:
+    """Every component's vectors for ``texts`` at ``level``, with the rows they belong to.
+
+    ``texts`` are the documents ("" for a missing one); ``parts`` the loaded components, in
+    pipeline order; ``options`` the checked predict options (``output_level`` is ignored:
+    ``level`` is already resolved); ``language`` picks the sentence splitter's rules;
+    ``progress`` (a tqdm bar) counts windows. Returns an Encoded with one float32 matrix per
+    component column, rows in document then text order, NaN rows where there are no tokens.
+    Raises OptionError for layers the model does not have, OutOfMemoryError when one window
+    does not fit on the device.
+    """
     segs = segment.documents(texts) if level == "document" else segment.sentences(texts, language)
     seg_texts = segs.texts(texts)
     tokenized: dict[int, Tokens] = {}
@@ -44,36 +44,37 @@ def encode(texts: list[str], parts: list[Part], options: Options, language: str 
             tokenized[id(part.backend)] = part.backend.tokenize(seg_texts)
     first = tokenized[id(parts[0].backend)]
 
+    rows: Words | None = None
+    first_rows: np.ndarray | None = None
     if level == "token":
         rows, first_rows = pooling.words(first)
         rows = _with_trailing_marks(rows, seg_texts)
-        encoded = Encoded(level, len(texts), segs.doc[rows.seg], segs.start[rows.seg] + rows.start,
-                          segs.start[rows.seg] + rows.end)
+        row_doc = segs.doc[rows.seg]
+        row_start, row_end = segs.start[rows.seg] + rows.start, segs.start[rows.seg] + rows.end
     elif level == "sentence":
-        rows, first_rows = None, None
-        encoded = Encoded(level, len(texts), segs.doc, segs.start, segs.end)
+        row_doc, row_start, row_end = segs.doc, segs.start, segs.end
     else:
-        rows, first_rows = None, None
         n = len(texts)
-        encoded = Encoded(level, n, np.arange(n), np.zeros(n, dtype=np.int64),
-                          np.array([len(t) for t in texts], dtype=np.int64))
+        row_doc, row_start = np.arange(n), np.zeros(n, dtype=np.int64)
+        row_end = np.array([len(t) for t in texts], dtype=np.int64)
 
+    vectors: dict[str, np.ndarray] = {}
     for part in parts:
         tokens = tokenized[id(part.backend)]
-        if level == "token":
+        if rows is not None and first_rows is not None:
             word_of_token = first_rows if tokens is first else pooling.assign(tokens, rows)
-            vectors = _token_vectors(part, tokens, word_of_token, rows, options, progress)
+            matrix = _token_vectors(part, tokens, word_of_token, rows, options, progress)
         else:
-            vectors = _segment_vectors(part, tokens, len(segs), options, progress)
+            matrix = _segment_vectors(part, tokens, len(segs), options, progress)
             if level == "document":
-                docs = np.full((len(texts), vectors.shape[1]), np.nan, dtype=np.float32)
-                docs[segs.doc] = vectors
-                vectors = docs
+                docs = np.full((len(texts), matrix.shape[1]), np.nan, dtype=np.float32)
+                docs[segs.doc] = matrix
+                matrix = docs
         if options.normalize:
-            pooling.l2_normalize(vectors)
-        encoded.vectors[part.column] = vectors
-        encoded.present[part.column] = ~np.isnan(vectors).any(axis=1)
-    return encoded
+            pooling.l2_normalize(matrix)
+        vectors[part.column] = matrix
+    present = {column: ~np.isnan(matrix).any(axis=1) for column, matrix in vectors.items()}
+    return Encoded(level, len(texts), row_doc, row_start, row_end, MappingProxyType(vectors), MappingProxyType(present))
 
 
 def _with_trailing_marks(rows: Words, seg_texts: list[str]) -> Words:
@@ -88,7 +89,7 @@ def _with_trailing_marks(rows: Words, seg_texts: list[str]) -> Words:
     end = rows.end.copy()
     lo = np.searchsorted(rows.seg, non_ascii, side="left").tolist()
     hi = np.searchsorted(rows.seg, non_ascii, side="right").tolist()
-    for seg, first, last in zip(non_ascii, lo, hi):
+    for seg, first, last in zip(non_ascii, lo, hi, strict=True):
         text = seg_texts[seg]
         for k in range(first, last):
             e, limit = int(end[k]), int(rows.start[k + 1]) if k + 1 < last else len(text)
@@ -98,47 +99,50 @@ def _with_trailing_marks(rows: Words, seg_texts: list[str]) -> Words:
     return Words(rows.seg, rows.start, end)
 
 
-def _job(part: Part, options: Options, **kwargs):
-    from .backends.transformer import Job
-
+def _job(part: Part, options: Options, **kwargs: Any) -> Job:
     if part.action == "embed":  # layers only shape token models' hidden states
-        kwargs.update(layers=options.layers, layer_pooling=options.layer_pooling)
-    return Job(token_budget=options.token_budget, batch_size=options.batch_size, **kwargs)
+        kwargs.update(layers=options.layer_indices, layer_pooling=options.layer_pooling)
+    return Job(batch_size=options.batch_size, **kwargs)
 
 
-def _sentence_kind(part: Part) -> str:
-    return "sentence" if part.backend.sentence is not None else "pooler"
-
-
-def _token_vectors(part, tokens, word_of_token, rows: Words, options, progress) -> np.ndarray:
+def _token_vectors(part: Part, tokens: Tokens, word_of_token: np.ndarray, rows: Words, options: Options,
+                   progress: Progress | None) -> np.ndarray:
     if part.action == "embed_sentence":  # each word gets its sentence's vector
         return _sentence_vectors(part, tokens, len(tokens.offsets) - 1, options, progress)[rows.seg]
     group, weight, op = pooling.subword(word_of_token, len(rows), options.subword_pooling)
     job = _job(part, options, group=group, weight=weight, n_groups=len(rows), op=op)
-    return part.backend.run(tokens, job, progress).tokens
+    return _tokens(part.backend.run(tokens, job, progress).tokens)
 
 
-def _segment_vectors(part, tokens, n_seg, options, progress) -> np.ndarray:
+def _segment_vectors(part: Part, tokens: Tokens, n_seg: int, options: Options,
+                     progress: Progress | None) -> np.ndarray:
     if part.action == "embed_sentence":
         return _sentence_vectors(part, tokens, n_seg, options, progress)
     if options.pooling == "cls":
-        return part.backend.run(tokens, _job(part, options, segment="cls"), progress).segments
+        return _segments(part.backend.run(tokens, _job(part, options, segment="cls"), progress).segments)
     words, word_of_token = pooling.words(tokens)
     plan = pooling.over_words(word_of_token, words.seg, n_seg, options.subword_pooling, options.pooling)
     if plan is not None:
         group, weight, op = plan
         job = _job(part, options, group=group, weight=weight, n_groups=n_seg, op=op)
-        return part.backend.run(tokens, job, progress).tokens
+        return _tokens(part.backend.run(tokens, job, progress).tokens)
     group, weight, op = pooling.subword(word_of_token, len(words), options.subword_pooling)
     job = _job(part, options, group=group, weight=weight, n_groups=len(words), op=op)
-    word_vectors = part.backend.run(tokens, job, progress).tokens
+    word_vectors = _tokens(part.backend.run(tokens, job, progress).tokens)
     return pooling.reduce_words(word_vectors, words.seg, n_seg, options.pooling)
 
 
-def _sentence_vectors(part, tokens, n_seg, options, progress) -> np.ndarray:
-    kind = _sentence_kind(part)
-    job = _job(part, options, segment=kind)
-    vectors = part.backend.run(tokens, job, progress).segments
-    if kind == "sentence":
-        part.backend.sentence.finish(vectors)
-    return vectors
+def _sentence_vectors(part: Part, tokens: Tokens, n_seg: int, options: Options,
+                      progress: Progress | None) -> np.ndarray:
+    """The model's own sentence vectors (its sentence-transformers pooling, or BERT's pooler)."""
+    return _segments(part.backend.run(tokens, _job(part, options, segment="sentence"), progress).segments)
+
+
+def _tokens(matrix: np.ndarray | None) -> np.ndarray:
+    assert matrix is not None, "a job with groups gives token vectors"
+    return matrix
+
+
+def _segments(matrix: np.ndarray | None) -> np.ndarray:
+    assert matrix is not None, "a job with a segment pooling gives segment vectors"
+    return matrix

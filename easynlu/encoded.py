@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -36,8 +38,39 @@ class Words:
 
 
 @dataclass(frozen=True)
+class Job:
+    """What a backend computes in one run over tokenized segments.
+
+    Token pooling: every token with ``group >= 0`` adds ``weight * vector`` ("sum") or takes
+    part in an elementwise max ("max") into row ``group`` of an ``(n_groups, dim)`` matrix.
+    Segment pooling gives one vector per segment, averaged over its windows by the share of
+    tokens each window owns: ``"cls"`` is the first token's hidden state, ``"sentence"`` is the
+    model's own sentence vector (its sentence-transformers pooling if it has one, else BERT's
+    pooler output).
+    """
+
+    group: np.ndarray | None = None
+    weight: np.ndarray | None = None
+    n_groups: int = 0
+    op: Literal["sum", "max"] = "sum"
+    segment: Literal["cls", "sentence"] | None = None
+    layers: tuple[int, ...] = (-1,)
+    layer_pooling: Literal["mean", "concat"] = "mean"
+    token_budget: int | None = None  # padded tokens per batch; None: batching.TOKEN_BUDGET
+    batch_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """A backend's output for one Job, as float32 matrices."""
+
+    tokens: np.ndarray | None    # (n_groups, dim); rows no token reached are NaN
+    segments: np.ndarray | None  # (n_segments, dim); segments without tokens are NaN
+
+
+@dataclass(frozen=True)
 class Encoded:
-    """Rows of one output level and one float32 matrix per embeddings column.
+    """Rows of one output level and one float32 matrix per embeddings column, made in one go.
 
     ``row_doc`` is non-decreasing; documents with no row here get a placeholder row later.
     ``present[col][i]`` is False where row ``i`` has no vector (no tokens).
@@ -48,5 +81,5 @@ class Encoded:
     row_doc: np.ndarray
     row_start: np.ndarray  # character offsets in the document's text
     row_end: np.ndarray
-    vectors: dict[str, np.ndarray] = field(default_factory=dict)
-    present: dict[str, np.ndarray] = field(default_factory=dict)
+    vectors: Mapping[str, np.ndarray]
+    present: Mapping[str, np.ndarray]

@@ -1,4 +1,13 @@
-"""The exceptions easynlu raises. Each message says what went wrong and what to do."""
+"""The exceptions easynlu raises. Each message says what went wrong and what to do.
+
+Every error a user can cause is an :class:`EasyNLUError`, and each also keeps the builtin base
+that Python code would expect (``KeyError`` for an unknown name, ``ValueError`` for a bad
+option, ...), so either ``except`` catches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class EasyNLUError(Exception):
@@ -8,7 +17,7 @@ class EasyNLUError(Exception):
 class UnknownReferenceError(EasyNLUError, KeyError):
     """A model reference that is not in the catalogue, not ``hf:ORG/NAME`` and not a directory."""
 
-    def __init__(self, message: str, ref: str = "", suggestions: tuple[str, ...] = ()):
+    def __init__(self, message: str, ref: str = "", suggestions: Sequence[str] = ()):
         super().__init__(message)
         self.message = message
         self.ref = ref
@@ -18,8 +27,31 @@ class UnknownReferenceError(EasyNLUError, KeyError):
         return self.message
 
 
+class OptionError(EasyNLUError, ValueError):
+    """An option with a value easynlu does not accept (a level, a pooling, layers, an alias, ...)."""
+
+
+class OptionTypeError(OptionError, TypeError):
+    """An argument of the wrong type, e.g. a model request that is not a string or a path."""
+
+
 class ModelUnavailableError(EasyNLUError, RuntimeError):
-    """No source could provide the weights of a model (or the files found are unusable)."""
+    """No source could provide a model's files, or the files found are unusable.
+
+    ``tried`` lists each place or step that was tried and what happened there; ``fix`` says
+    what to do. The message holds all three.
+    """
+
+    def __init__(self, message: str, tried: Sequence[str] = (), fix: str = ""):
+        self.summary = message
+        self.tried = tuple(tried)
+        self.fix = fix
+        text = message
+        if self.tried:
+            text += "\nTried:\n" + "\n".join(f"  - {t}" for t in self.tried)
+        if fix:
+            text += f"\nTo fix: {fix}"
+        super().__init__(text)
 
 
 class InputError(EasyNLUError, TypeError, ValueError):
@@ -31,3 +63,7 @@ class InputError(EasyNLUError, TypeError, ValueError):
 
 class DeviceError(EasyNLUError, RuntimeError):
     """The requested device or dtype is not available on this machine."""
+
+
+class OutOfMemoryError(DeviceError):
+    """The device ran out of memory even on a batch of one window."""

@@ -12,8 +12,6 @@ import pandas as pd
 from .encoded import Encoded
 from .inputs import Documents
 
-TEXT_COLUMN = {"token": "token", "sentence": "sentence", "document": "document"}
-
 
 def _vector_column(matrix: np.ndarray, present: np.ndarray, take: np.ndarray) -> np.ndarray:
     """An object array whose cells are row views of ``matrix`` (None where absent)."""
@@ -21,7 +19,7 @@ def _vector_column(matrix: np.ndarray, present: np.ndarray, take: np.ndarray) ->
     ok = take >= 0
     ok[ok] = present[take[ok]]
     views = list(matrix)  # row views straight into the computed block, never a copy of it
-    for i, row in zip(np.flatnonzero(ok).tolist(), take[ok].tolist()):  # numpy would broadcast a list
+    for i, row in zip(np.flatnonzero(ok).tolist(), take[ok].tolist(), strict=True):  # numpy would broadcast a list
         cells[i] = views[row]
     return cells
 
@@ -35,6 +33,14 @@ def _str_array(values: list) -> pd.api.extensions.ExtensionArray:
 
 
 def build(encoded: Encoded, docs: Documents, positions: bool = False) -> pd.DataFrame:
+    """The DataFrame for ``encoded``'s rows, with ``docs``' index and carried columns.
+
+    Columns: the level's text column (``token``, ``sentence`` or ``document``, holding the
+    user's own text), ``start``/``end`` if ``positions``, one column of float32 row views per
+    embeddings matrix (None where a row has no vector), then the input DataFrame's other
+    columns (renamed with ``_input`` where they clash). The index repeats each document's label.
+    Raises nothing for well-formed input; it is the last, pure step.
+    """
     level = encoded.level
     n_rows = len(encoded.row_doc)
     if level == "document":
@@ -56,9 +62,9 @@ def build(encoded: Encoded, docs: Documents, positions: bool = False) -> pd.Data
         originals = docs.originals
         texts = [
             (originals[d] or "")[s:e] if t >= 0 else ""
-            for d, s, e, t in zip(doc_of.tolist(), starts.tolist(), ends.tolist(), take.tolist())
+            for d, s, e, t in zip(doc_of.tolist(), starts.tolist(), ends.tolist(), take.tolist(), strict=True)
         ]
-        data[TEXT_COLUMN[level]] = _str_array(texts)
+        data[level] = _str_array(texts)
     if positions:
         data["start"] = starts.astype(np.int64)
         data["end"] = ends.astype(np.int64)

@@ -12,12 +12,17 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -27,14 +32,14 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 class Documents:
     texts: list[str]            # what the model reads; "" for missing, lone surrogates replaced
     originals: list[str | None]  # what the user gave, None for missing
-    labels: object              # the caller's pd.Index, or None for positions 0..n-1
-    extra: object               # a DataFrame's other columns (pd.DataFrame), or None
+    labels: pd.Index | None     # the caller's index, or None for positions 0..n-1
+    extra: pd.DataFrame | None  # a DataFrame's other columns
 
     def __len__(self) -> int:
         return len(self.texts)
 
     @property
-    def index(self):
+    def index(self) -> pd.Index:
         """The caller's index as a pd.Index (a RangeIndex for plain sequences)."""
         if self.labels is not None:
             return self.labels
@@ -43,12 +48,12 @@ class Documents:
         return pd.RangeIndex(len(self.texts))
 
 
-def _pandas():
+def _pandas() -> ModuleType | None:
     """pandas if something already imported it, else None (then no input is a pandas object)."""
     return sys.modules.get("pandas")
 
 
-def _is_missing(value) -> bool:
+def _is_missing(value: object) -> bool:
     if value is None:
         return True
     if isinstance(value, (float, np.floating)):
@@ -68,7 +73,7 @@ def _model_text(text: str) -> str:
         return _SURROGATE.sub("\ufffd", text)
 
 
-def _check_values(values: list, index=None) -> Documents:
+def _check_values(values: list[Any], index: pd.Index | None = None) -> Documents:
     texts: list[str] = []
     originals: list[str | None] = []
     for position, value in enumerate(values):
@@ -92,12 +97,12 @@ def _check_values(values: list, index=None) -> Documents:
     return Documents(texts, originals, index, None)
 
 
-def _series_values(series) -> list:
+def _series_values(series: pd.Series) -> list[Any]:
     # Categorical, string[pyarrow] and str dtypes all come back as plain objects here.
-    return series.to_numpy(dtype=object, na_value=None).tolist()
+    return series.to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[call-overload]  # stubs lack None
 
 
-def _pick_text_column(frame, text_column) -> str:
+def _pick_text_column(frame: pd.DataFrame, text_column: Hashable | None) -> Hashable:
     columns = list(frame.columns)
     if text_column is not None:
         if text_column not in frame.columns:
@@ -118,18 +123,19 @@ def _pick_text_column(frame, text_column) -> str:
     )
 
 
-def _is_text_column(column) -> bool:
+def _is_text_column(column: pd.Series | pd.DataFrame) -> bool:
     import pandas as pd
 
     if isinstance(column, pd.DataFrame):  # duplicate column names
         return False
     dtype = column.dtype
+    values: pd.Index | pd.Series
     if isinstance(dtype, pd.StringDtype):
         return True
     if isinstance(dtype, pd.CategoricalDtype):
         dtype = dtype.categories.dtype
         values = column.cat.categories
-    elif dtype == object:
+    elif dtype == np.dtype(object):
         values = column.dropna()
     else:
         return False
@@ -138,8 +144,14 @@ def _is_text_column(column) -> bool:
     return len(values) > 0 and all(isinstance(v, str) for v in values)
 
 
-def read(data, text_column=None) -> Documents:
-    """Documents from any supported input; raises InputError naming the first bad position."""
+def read(data: Any, text_column: Hashable | None = None) -> Documents:
+    """Documents from any supported input, in input order, with the caller's index.
+
+    ``data`` is a str, a list/tuple/1-D ndarray/iterable of str, a Series, or a DataFrame whose
+    text is ``text_column``, else ``text``, else its only string column; None/NaN/pd.NA are
+    missing texts. Raises InputError (a TypeError and a ValueError) naming the first bad
+    position, its index label and type, or the DataFrame's columns when none can be chosen.
+    """
     pd = _pandas()
     is_frame = pd is not None and isinstance(data, pd.DataFrame)
     if text_column is not None and not is_frame:
@@ -149,6 +161,7 @@ def read(data, text_column=None) -> Documents:
     if isinstance(data, str):
         return _check_values([data])
     if is_frame:
+        assert pd is not None  # is_frame implies pandas is loaded
         column = _pick_text_column(data, text_column)
         if isinstance(data[column], pd.DataFrame):
             raise InputError(f"The DataFrame has several columns named {column!r}; rename them.")

@@ -1,57 +1,22 @@
-"""Pipeline: resolved components, lazily loaded encoders, and predict/embed."""
+"""Pipeline: resolved components, placed on a device, and predict/embed over them."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import loaded
+from .options import LayerPooling, Level, Options, Pooling, SubwordPooling
 from .resolve import Component
 
-LEVELS = ("token", "sentence", "document")
-LAYER_POOLING = ("mean", "concat")
+if TYPE_CHECKING:
+    import pandas as pd
+    from tqdm.auto import tqdm
 
-# Loaded encoders, shared by every pipeline: (is a path, model, device, dtype) -> backend.
-_MODELS: dict[tuple, object] = {}
-_LOCKS: dict[tuple, threading.Lock] = {}
-_GUARD = threading.Lock()
-LOAD_COUNT = {"n": 0}  # how many encoders were actually loaded (tests read it)
-
-
-def _key(component: Component, device: str, dtype: str) -> tuple:
-    """A catalogue ref and ``hf:`` naming the same Hub id share one load."""
-    return (component.source == "path", component.model, device, dtype)
-
-
-def _shared_model(component: Component, device: str, dtype: str, offline):
-    key = _key(component, device, dtype)
-    if key in _MODELS:
-        return _MODELS[key]
-    with _GUARD:
-        lock = _LOCKS.setdefault(key, threading.Lock())
-    with lock:  # concurrent first calls load once
-        if key not in _MODELS:
-            from . import backends, sources
-
-            entry = _entry_of(component)
-            path = sources.locate(component.source, component.model,
-                                  package=entry.package if entry else None,
-                                  pip=entry.pip if entry else None, offline=offline,
-                                  sha256=entry.sha256 if entry else None)
-            _MODELS[key] = backends.load(str(path), device, dtype)
-            LOAD_COUNT["n"] += 1
-        return _MODELS[key]
-
-
-def _entry_of(component: Component):
-    """The component's catalogue entry; for hf:ORG/NAME, an entry that ships that model in a
-    package, so it is found offline too."""
-    if component.entry is not None:
-        return component.entry
-    from .catalogue import entries
-
-    return next((e for e in entries().values() if e.model == component.model and e.package), None)
+    from .compute import Part
+    from .encoded import Encoded
 
 
 class Pipeline:
@@ -60,113 +25,114 @@ class Pipeline:
     Created by ``easynlu.load``; weights load on the first ``predict``/``embed``.
     """
 
-    def __init__(self, components: Sequence[Component], device=None, gpu: bool = False,
-                 dtype=None, offline: bool | None = None):
+    def __init__(self, components: Sequence[Component], device: Any = None, gpu: bool = False,
+                 dtype: Any = None, offline: bool | None = None):
         self.components = tuple(components)
         self._device_arg, self._gpu, self._dtype_arg, self.offline = device, gpu, dtype, offline
-        self._device = self._dtype = None
+        self._device: str | None = None
+        self._dtype: str | None = None
         if gpu:  # fail at load() rather than at the first predict
             self._placement()
 
     # -- placement and loading ----------------------------------------------------------------
     def _placement(self) -> tuple[str, str]:
-        if self._device is None:
-            from .backends import choose_device, choose_dtype
+        if self._device is None or self._dtype is None:
+            from .backends.device import choose_device, choose_dtype
 
             device = choose_device(self._device_arg, self._gpu)
             self._dtype = choose_dtype(self._dtype_arg, device)
             self._device = device
         return self._device, self._dtype
 
-    def _parts(self):
-        if not self.loaded:  # hash packaged weights while torch and transformers import
-            from .sources import prefetch_digest
-
-            for c in self.components:
-                entry = _entry_of(c)
-                if entry is not None:
-                    prefetch_digest(entry.package, entry.sha256)
+    def _parts(self) -> list[Part]:
+        from . import sources
         from .compute import Part
 
+        if not self.loaded:  # hash packaged weights while torch and transformers import
+            for c in self.components:
+                if c.source != "path":
+                    sources.prefetch_digest(c.model)
         device, dtype = self._placement()
-        return [Part(c.column, c.action, _shared_model(c, device, dtype, self.offline)) for c in self.components]
+        return [Part(c.column, c.action, loaded.get(c, device, dtype, self.offline)) for c in self.components]
 
     @property
     def loaded(self) -> bool:
-        if self._device is None:
+        """Whether every component's weights are loaded (on this pipeline's device and dtype)."""
+        if self._device is None or self._dtype is None:
             return False
-        return all(_key(c, self._device, self._dtype) in _MODELS for c in self.components)
+        return all(loaded.is_loaded(c, self._device, self._dtype) for c in self.components)
 
     @property
-    def default_level(self) -> str:
+    def default_level(self) -> Level:
+        """The first component's level: sentence for ``embed_sentence``, else token."""
         return "sentence" if self.components[0].action == "embed_sentence" else "token"
 
     @property
     def language(self) -> str:
+        """The first component's language (its catalogue entry's), for sentence splitting."""
         entry = self.components[0].entry
         return entry.language if entry else "en"
 
     # -- public API -------------------------------------------------------------------------
-    def predict(self, data, output_level: str | None = None, *, positions: bool = False,
-                pooling: str = "mean", subword_pooling: str = "first", layers=-1,
-                layer_pooling: str = "mean", normalize: bool = False, batch_size: int | None = None,
-                progress: bool | None = None, text_column=None):
-        """Embeddings of ``data`` as a DataFrame at token, sentence or document level."""
+    def predict(self, data: Any, output_level: Level | None = None, *, positions: bool = False,
+                pooling: Pooling = "mean", subword_pooling: SubwordPooling = "first",
+                layers: int | Sequence[int] = -1, layer_pooling: LayerPooling = "mean",
+                normalize: bool = False, batch_size: int | None = None, progress: bool | None = None,
+                text_column: Hashable | None = None) -> pd.DataFrame:
+        """Embeddings of ``data`` as a DataFrame at token, sentence or document level.
+
+        ``data`` is a str, a list/tuple/1-D array of str, a Series, or a DataFrame (its text from
+        ``text_column``, else a ``text`` column, else its only string column). The frame has
+        the text column (``token``, ``sentence`` or ``document``), ``start``/``end`` with
+        ``positions=True``, one float32 vector column per model, then the DataFrame's other
+        columns; its index repeats each input's label. The options are described in the README.
+
+        Raises OptionError for a bad option, InputError for input it cannot read,
+        ModelUnavailableError or DeviceError when the model cannot load where asked.
+        """
+        options = Options(output_level=output_level, positions=positions, pooling=pooling,
+                          subword_pooling=subword_pooling, layers=layers, layer_pooling=layer_pooling,
+                          normalize=normalize, batch_size=batch_size, progress=progress,
+                          text_column=text_column)
         from . import frames, inputs
 
-        level = self.default_level if output_level is None else output_level
-        options = self._options(level, pooling, subword_pooling, layers, layer_pooling, normalize, batch_size)
-        docs = inputs.read(data, text_column)
-        encoded = self._encode(docs.texts, options, progress)
-        return frames.build(encoded, docs, positions=positions)
+        docs = inputs.read(data, options.text_column)
+        encoded = self._encode(docs.texts, options.output_level or self.default_level, options)
+        return frames.build(encoded, docs, positions=options.positions)
 
-    def embed(self, texts, *, pooling: str = "mean", subword_pooling: str = "first", layers=-1,
-              layer_pooling: str = "mean", normalize: bool = False, batch_size: int | None = None,
-              progress: bool | None = None, text_column=None) -> np.ndarray:
+    def embed(self, texts: Any, *, pooling: Pooling = "mean", subword_pooling: SubwordPooling = "first",
+              layers: int | Sequence[int] = -1, layer_pooling: LayerPooling = "mean", normalize: bool = False,
+              batch_size: int | None = None, progress: bool | None = None,
+              text_column: Hashable | None = None) -> np.ndarray:
         """A 2-D float32 array, one document vector per text (NaN where a text has no tokens).
 
-        With several components their vectors are concatenated, in pipeline order.
+        Takes the inputs and options of ``predict`` but for ``output_level`` and ``positions``.
+        With several components their vectors are concatenated, in pipeline order. Raises as
+        ``predict`` does.
         """
+        options = Options(pooling=pooling, subword_pooling=subword_pooling, layers=layers,
+                          layer_pooling=layer_pooling, normalize=normalize, batch_size=batch_size,
+                          progress=progress, text_column=text_column)
         from . import inputs
 
-        options = self._options("document", pooling, subword_pooling, layers, layer_pooling, normalize, batch_size)
-        docs = inputs.read(texts, text_column)
-        encoded = self._encode(docs.texts, options, progress)
+        docs = inputs.read(texts, options.text_column)
+        encoded = self._encode(docs.texts, "document", options)
         blocks = [encoded.vectors[c.column] for c in self.components]
         return blocks[0] if len(blocks) == 1 else np.ascontiguousarray(np.hstack(blocks))
 
-    def _encode(self, texts, options, progress):
+    def _encode(self, texts: list[str], level: Level, options: Options) -> Encoded:
         from .compute import encode
 
         parts = self._parts()
-        bar = _progress_bar(progress, len(texts))
+        bar = _progress_bar(options.progress, len(texts))
         try:
-            return encode(texts, parts, options, self.language, bar)
+            return encode(texts, parts, level, options, self.language, bar)
         finally:
             if bar is not None:
                 bar.close()
 
-    def _options(self, level, pooling, subword_pooling, layers, layer_pooling, normalize, batch_size):
-        from .compute import Options
-        from .pooling import POOLING, SUBWORD_POOLING
-
-        _choice("output_level", level, LEVELS)
-        _choice("pooling", pooling, POOLING)
-        _choice("subword_pooling", subword_pooling, SUBWORD_POOLING)
-        _choice("layer_pooling", layer_pooling, LAYER_POOLING)
-        if isinstance(layers, (int, np.integer)) and not isinstance(layers, bool):
-            layers = (int(layers),)
-        elif isinstance(layers, (list, tuple)) and layers and all(
-                isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in layers):
-            layers = tuple(int(x) for x in layers)
-        else:
-            raise ValueError(f"layers={layers!r}: pass an int (-1 is the last layer) or a non-empty list of ints.")
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise ValueError(f"batch_size={batch_size!r}: pass a positive int (texts per batch) or None.")
-        return Options(level, pooling, subword_pooling, layers, layer_pooling, bool(normalize), batch_size)
-
-    def info(self) -> dict:
-        """The refs, models, device, dtype and whether the weights are loaded yet."""
+    def info(self) -> dict[str, Any]:
+        """The refs, models, actions, columns, device, dtype and whether the weights are loaded."""
         return {
             "refs": [c.ref for c in self.components],
             "models": [c.model for c in self.components],
@@ -179,17 +145,12 @@ class Pipeline:
 
     def __repr__(self) -> str:
         info = self.info()
-        refs = ", ".join(f"{r} ({m})" for r, m in zip(info["refs"], info["models"]))
+        refs = ", ".join(f"{r} ({m})" for r, m in zip(info["refs"], info["models"], strict=True))
         state = "loaded" if info["loaded"] else "not loaded yet"
         return f"Pipeline([{refs}], device={info['device']}, dtype={info['dtype']}, {state})"
 
 
-def _choice(name: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not supported: use one of {', '.join(map(repr, allowed))}.")
-
-
-def _progress_bar(progress, n_texts: int):
+def _progress_bar(progress: bool | None, n_texts: int) -> tqdm | None:
     """tqdm.auto (works in notebooks); by default it shows after 2 s, at once for >1000 texts."""
     if progress is False:
         return None

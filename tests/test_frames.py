@@ -40,7 +40,7 @@ def token_encoded(matrix=None, present=None):
 
 def assert_cells_are_views(column: pd.Series, matrix: np.ndarray, rows: list):
     """Every non-missing cell is a float32 (dim,) view whose base is the one matrix block."""
-    for cell, row in zip(column.tolist(), rows):
+    for cell, row in zip(column.tolist(), rows, strict=True):
         if row is None:
             assert cell is None
             continue
@@ -73,7 +73,7 @@ def test_frames_token_level_positions():
     assert df["start"].tolist() == [0, 2, 7, 0, 0, 2, 0]
     assert df["end"].tolist() == [1, 6, 10, 0, 2, 3, 0]
     doc_of_row = [0, 0, 0, 1, 2, 2, 3]
-    for d, token, s, e in zip(doc_of_row, df["token"], df["start"], df["end"]):
+    for d, token, s, e in zip(doc_of_row, df["token"], df["start"], df["end"], strict=True):
         assert (TEXTS[d] or "")[s:e] == token
 
 
@@ -119,7 +119,7 @@ def test_frames_sentence_level():
     assert list(df.columns) == ["sentence", "start", "end", COL]
     assert df["sentence"].tolist() == ["Hello there.", "How are you?", "", "One more."]
     assert df.index.tolist() == ["a", "a", "b", "c"]
-    for label, sentence, s, e in zip(df.index, df["sentence"], df["start"], df["end"]):
+    for label, sentence, s, e in zip(df.index, df["sentence"], df["start"], df["end"], strict=True):
         assert texts["abc".index(label)][s:e] == sentence
     assert_cells_are_views(df[COL], matrix, [0, 1, None, 2])
 
@@ -240,3 +240,4 @@ def test_frames_lone_surrogate_kept_in_text_columns():
     assert df["token"].dtype == "str"
     enc = Encoded("document", 1, a(0), a(0), a(6), {COL: block(1)}, {COL: np.ones(1, bool)})
     assert frames.build(enc, docs)["document"].tolist() == [text]
+

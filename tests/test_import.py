@@ -18,6 +18,29 @@ def test_import_does_not_load_heavy_modules():
     assert out.stdout.strip() == "[]"
 
 
+def test_import_core_modules_need_no_torch():
+    # Everything but the backends' own model code runs without torch and transformers.
+    modules = ["catalogue", "resolve", "useraliases", "inputs", "segment", "backends", "backends.batching",
+               "pooling", "compute", "frames", "pipeline", "options", "encoded", "errors", "loaded", "sources",
+               "cli"]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module('easynlu.' + name)\n"
+        "from easynlu.options import Options\n"
+        "Options(output_level='sentence', pooling='max', layers=[-1, -2])\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_import_ships_type_information():
+    from importlib import resources
+
+    assert resources.files("easynlu").joinpath("py.typed").is_file()
+
+
 def test_import_version():
     import easynlu
 

@@ -46,9 +46,10 @@ def execute(path: Path, kernel_manager_factory):
     for cell in notebook.cells:
         assert not (cell.get("outputs") or cell.get("execution_count")), f"{path.name} is stored with outputs"
     # one more cell, not saved anywhere: which Python and which easynlu the kernel ran
-    notebook.cells.append(nbformat.v4.new_code_cell("import sys, easynlu; print(sys.executable); print(easynlu.__file__)"))
-    client = nbclient.NotebookClient(notebook, km=kernel_manager_factory(), kernel_name=KERNEL,
-                                     timeout=600, allow_errors=False, resources={"metadata": {"path": str(path.parent)}})
+    notebook.cells.append(
+        nbformat.v4.new_code_cell("import sys, easynlu; print(sys.executable); print(easynlu.__file__)"))
+    client = nbclient.NotebookClient(notebook, km=kernel_manager_factory(), kernel_name=KERNEL, timeout=600,
+                                     allow_errors=False, resources={"metadata": {"path": str(path.parent)}})
     client.execute()  # raises CellExecutionError on the first failing cell
     return notebook
 

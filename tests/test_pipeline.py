@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import make_bert_dir
 from transformers import AutoModel, AutoTokenizer
 
 import easynlu
-from conftest import make_bert_dir
-from easynlu import pipeline
+from easynlu import backends
 
 
 def hidden_states(model_dir, text, layers=-1):
@@ -56,7 +56,7 @@ def test_pipeline_sentence_level_matches_sentence_transformers(minilm_dir):
     df = easynlu.load("en.embed_sentence.minilm").predict(text, positions=True)
     assert df["sentence"].tolist() == ["The cat sat on the mat.", "Dr. Smith arrived at 5 p.m. yesterday!"]
     assert df["start"].tolist() == [0, 24] and df["end"].tolist() == [23, len(text)]
-    assert all(text[s:e] == t for s, e, t in zip(df["start"], df["end"], df["sentence"]))
+    assert all(text[s:e] == t for s, e, t in zip(df["start"], df["end"], df["sentence"], strict=True))
     st = SentenceTransformer(str(minilm_dir), device="cpu")
     expected = st.encode(df["sentence"].tolist(), convert_to_numpy=True)
     np.testing.assert_allclose(stack(df["en_embed_sentence_minilm_embeddings"]), expected, atol=1e-5)
@@ -119,15 +119,19 @@ def test_pipeline_bad_options_say_what_to_type():
         p.predict(["ok", 3])
 
 
-def test_pipeline_lazy_shared_and_loaded_once(tmp_path):
+def test_pipeline_lazy_shared_and_loaded_once(tmp_path, monkeypatch):
     fresh = make_bert_dir(tmp_path / "fresh", layers=1, hidden=32, heads=1)
+    loads = []
+    real_load = backends.load
+    monkeypatch.setattr(backends, "load", lambda *args: loads.append(args) or real_load(*args))
     a = easynlu.load(str(fresh))
     b = easynlu.load(str(fresh))
     assert not a.info()["loaded"] and "not loaded yet" in repr(a)
-    before = pipeline.LOAD_COUNT["n"]
+    assert str(fresh) not in [m.model for m in easynlu.loaded_models()]
     a.predict("x")
     b.predict("y")
-    assert pipeline.LOAD_COUNT["n"] - before == 1
+    assert len(loads) == 1
+    assert [m.model for m in easynlu.loaded_models()].count(str(fresh)) == 1
     assert a._parts()[0].backend is b._parts()[0].backend
     info = a.info()
     assert info["loaded"] and info["device"] == "cpu" and info["dtype"] == "float32"

@@ -5,6 +5,7 @@ import pytest
 
 from easynlu import pooling
 from easynlu.encoded import Tokens, Words
+from easynlu.options import SUBWORD_POOLINGS
 
 
 def a(*values):
@@ -57,7 +58,7 @@ def test_pooling_words_spans_segments_and_word_of_token():
     assert words.start.tolist() == [0, 2, 7, 20, 0, 2]
     assert words.end.tolist() == [1, 6, 19, 23, 2, 3]
     assert word_of_token.tolist() == WORD_OF_TOKEN
-    surface = [SEG_TEXTS[s][b:e] for s, b, e in zip(words.seg, words.start, words.end)]
+    surface = [SEG_TEXTS[s][b:e] for s, b, e in zip(words.seg, words.start, words.end, strict=True)]
     assert surface == ["I", "love", "unbelievable", "NLP", "Hi", "!"]
 
 
@@ -144,7 +145,7 @@ def test_pooling_subword_skips_unassigned_tokens():
     assert pooling.subword(g, 2, "last")[0].tolist() == [0, -1, -1, 1, -1]
 
 
-@pytest.mark.parametrize("how", pooling.SUBWORD_POOLING)
+@pytest.mark.parametrize("how", SUBWORD_POOLINGS)
 def test_pooling_subword_applied_matches_hand_computation(how):
     plan = pooling.subword(np.array(WORD_OF_TOKEN), 6, how)
     got = apply(plan, HIDDEN, 6)
@@ -164,7 +165,7 @@ def word_vectors(how):
     return np.array(rows)
 
 
-@pytest.mark.parametrize("subword_pooling", pooling.SUBWORD_POOLING)
+@pytest.mark.parametrize("subword_pooling", SUBWORD_POOLINGS)
 @pytest.mark.parametrize("how", ["mean", "max"])
 def test_pooling_over_words_matches_two_step_pooling(subword_pooling, how):
     plan = pooling.over_words(np.array(WORD_OF_TOKEN), WORD_SEG, 3, subword_pooling, how)

@@ -12,8 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import easynlu
-
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
@@ -51,7 +49,7 @@ def rows_of(df, label):
 
 def assert_vectors_close(left, right):
     assert len(left) == len(right)
-    for a, b in zip(left, right):
+    for a, b in zip(left, right, strict=True):
         assert (a is None) == (b is None)
         if a is not None:
             np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
@@ -68,7 +66,7 @@ def test_properties_document_level_one_row_per_input_in_order(p, data):
     assert df["document"].tolist() == data
     vectors = p.embed(data, progress=False)
     assert vectors.shape == (len(data), 64) and vectors.dtype == np.float32
-    for cell, row in zip(df[column(df)], vectors):
+    for cell, row in zip(df[column(df)], vectors, strict=True):
         if cell is None:
             assert np.isnan(row).all()
         else:
@@ -81,16 +79,16 @@ def test_properties_token_spans_match_text(p, data):
     df = p.predict(data, output_level="token", positions=True, progress=False)
     labels = df.index.tolist()
     assert labels == sorted(labels) and set(labels) == set(range(len(data)))
-    for label, token, start, end, vec in zip(labels, df["token"], df["start"], df["end"], df[column(df)]):
+    for label, token, start, end, vec in zip(labels, df["token"], df["start"], df["end"], df[column(df)], strict=True):
         text = data[label]
         assert text[start:end] == token
         assert (vec is None) == (token == "")
     for label in range(len(data)):  # tokens come in text order and never overlap
         _, starts, ends, _ = rows_of(df, label)
-        assert all(s < e for s, e in zip(starts, ends)) or starts == ends == [0]
-        assert all(e <= s for e, s in zip(ends, starts[1:]))
+        assert all(s < e for s, e in zip(starts, ends, strict=True)) or starts == ends == [0]
+        assert all(e <= s for e, s in zip(ends[:-1], starts[1:], strict=True))
         text = data[label]
-        for s, e, following in zip(starts, ends, starts[1:] + [len(text)]):
+        for s, e, following in zip(starts, ends, starts[1:] + [len(text)], strict=True):
             # a combining mark right after a word belongs to it, even when the tokenizer drops it
             assert s == e or e == following or unicodedata.category(text[e])[0] != "M"
 
@@ -102,12 +100,12 @@ def test_properties_sentence_spans_in_order_and_cover_the_text(p, data):
     assert df.index.tolist() == sorted(df.index) and set(df.index) == set(range(len(data)))
     for label, text in enumerate(data):
         sentences, starts, ends, _ = rows_of(df, label)
-        assert [text[s:e] for s, e in zip(starts, ends)] == sentences
-        assert all(e <= s for e, s in zip(ends, starts[1:]))  # in order, non-overlapping
+        assert [text[s:e] for s, e in zip(starts, ends, strict=True)] == sentences
+        assert all(e <= s for e, s in zip(ends[:-1], starts[1:], strict=True))  # in order, non-overlapping
         covered = np.zeros(len(text), dtype=bool)
-        for s, e in zip(starts, ends):
+        for s, e in zip(starts, ends, strict=True):
             covered[s:e] = True
-        lost = [c for c, cov in zip(text, covered) if not cov and not c.isspace()]
+        lost = [c for c, cov in zip(text, covered, strict=True) if not cov and not c.isspace()]
         assert not lost, f"characters in no sentence: {lost!r}"
 
 

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import make_bert_dir
 
 import easynlu
-from conftest import make_bert_dir
-from easynlu import backends, pipeline
+from easynlu import backends
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -44,7 +44,7 @@ def assert_unchanged(obj, before):
         assert obj.dtype == before.dtype and obj.tolist() == before.tolist()
     elif isinstance(obj, (list, tuple, str)):
         assert type(obj) is type(before) and len(obj) == len(before)
-        for a, b in zip(obj, before):
+        for a, b in zip(obj, before, strict=True):
             assert (is_missing(a) and is_missing(b) and type(a) is type(b)) or a == b
 
 
@@ -146,8 +146,8 @@ def test_reliability_valid_input_keeps_every_row_in_order(p, name, level):
     assert df.index.names == case.index.names
 
     expected = [row for part in parts for row in part.itertuples(index=False, name=None)]
-    for i, (row_text, start, end, vec) in enumerate(zip(df[text_col], df["start"], df["end"], df[col])):
-        want = dict(zip([text_col, "start", "end", col], expected[i]))
+    for i, (row_text, start, end, vec) in enumerate(zip(df[text_col], df["start"], df["end"], df[col], strict=True)):
+        want = dict(zip([text_col, "start", "end", col], expected[i], strict=True))
         if level == "document":
             doc = case.texts[i]
             assert (pd.isna(row_text) and doc is None) or row_text == doc
@@ -160,7 +160,7 @@ def test_reliability_valid_input_keeps_every_row_in_order(p, name, level):
             np.testing.assert_allclose(vec, want[col], atol=1e-5, rtol=0)
 
     doc_of_row = np.repeat(np.arange(len(case.texts)), counts)
-    for d, row_text, start, end, vec in zip(doc_of_row, df[text_col], df["start"], df["end"], df[col]):
+    for d, row_text, start, end, vec in zip(doc_of_row, df[text_col], df["start"], df["end"], df[col], strict=True):
         text = case.texts[d] or ""
         if level != "document":
             assert text[start:end] == row_text
@@ -180,7 +180,7 @@ def test_reliability_valid_input_embed(p, name):
         assert_unchanged(data, before)
     assert vectors.dtype == np.float32 and vectors.shape == (len(case.texts), 64)
     doc = p.predict(case.make(), output_level="document", progress=False)
-    for row, cell in zip(vectors, doc[vector_column(doc)]):
+    for row, cell in zip(vectors, doc[vector_column(doc)], strict=True):
         if cell is None:
             assert np.isnan(row).all()
         else:
@@ -192,11 +192,12 @@ def test_reliability_combining_marks_stay_with_their_word(p):
     text = "cafe\u0301 nai\u0308ve resume\u0301. n\u0303"
     df = p.predict(text, output_level="token", positions=True, progress=False)
     assert df["token"].tolist() == ["cafe\u0301", "nai\u0308ve", "resume\u0301", ".", "n\u0303"]
-    assert all(text[s:e] == t for s, e, t in zip(df["start"], df["end"], df["token"]))
+    assert all(text[s:e] == t for s, e, t in zip(df["start"], df["end"], df["token"], strict=True))
 
 
 @pytest.mark.parametrize("level", LEVELS)
-@pytest.mark.parametrize("ref", ["embed_sentence:{tiny}", "en.embed_sentence.minilm", "en.embed_sentence.minilm {tiny}"])
+@pytest.mark.parametrize("ref", ["embed_sentence:{tiny}", "en.embed_sentence.minilm",
+                                 "en.embed_sentence.minilm {tiny}"])
 def test_reliability_sentence_models_keep_every_row(tiny_bert, ref, level):
     """Sentence models (BERT pooler, sentence-transformers) and two-model pipelines, on awkward input."""
     p = easynlu.load(ref.format(tiny=tiny_bert))
@@ -210,7 +211,7 @@ def test_reliability_sentence_models_keep_every_row(tiny_bert, ref, level):
     columns = [c for c in df.columns if str(c).endswith("_embeddings")]
     assert len(columns) == len(p.components)
     for column in columns:
-        has_vector = {label: cell is not None for label, cell in zip(df.index, df[column])}
+        has_vector = {label: cell is not None for label, cell in zip(df.index, df[column], strict=True)}
         assert has_vector == {"a": False, "b": False, "c": True, "d": False, "e": False, "f": True}
     vectors = p.embed(data, progress=False)
     assert vectors.shape[0] == 6 and np.isnan(vectors[[0, 1, 3, 4]]).all() and not np.isnan(vectors[[2, 5]]).any()
@@ -287,7 +288,7 @@ def test_reliability_100k_word_document_at_sentence_level(p, long_words):
     text = " ".join(words)
     df = p.predict(text, output_level="sentence", positions=True, progress=False)
     assert len(df) == 100 and (df.index == 0).all()
-    assert all(text[s:e] == t for s, e, t in zip(df["start"], df["end"], df["sentence"]))
+    assert all(text[s:e] == t for s, e, t in zip(df["start"], df["end"], df["sentence"], strict=True))
     assert df["sentence"].iloc[0] == " ".join(words[:1000])
     assert all(v is not None and np.isfinite(v).all() for v in df[vector_column(df)])
 
@@ -332,15 +333,15 @@ def test_reliability_threads_share_one_load_and_get_the_right_rows(tmp_path, mon
         except BaseException as err:  # noqa: BLE001 - reported below
             errors.append(err)
 
-    before = pipeline.LOAD_COUNT["n"]
     threads = [threading.Thread(target=work, args=(i,)) for i in range(n_threads)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=120)
     assert not errors, errors
-    assert len(calls) == 1 and pipeline.LOAD_COUNT["n"] - before == 1
-    for level, df in zip(levels, results):
+    assert len(calls) == 1
+    assert [m.model for m in easynlu.loaded_models()].count(str(fresh)) == 1
+    for level, df in zip(levels, results, strict=True):
         assert_frames_close(df, p.predict(TEXTS, output_level=level, positions=True, progress=False))
     assert len(calls) == 1
 
@@ -397,7 +398,7 @@ def test_reliability_failed_load_is_not_cached(tmp_path, monkeypatch):
 def assert_frames_close(got, want):
     col = vector_column(want)
     pd.testing.assert_frame_equal(got.drop(columns=[col]), want.drop(columns=[col]))
-    for a, b in zip(got[col], want[col]):
+    for a, b in zip(got[col], want[col], strict=True):
         assert (a is None) == (b is None)
         if b is not None:
             np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
@@ -438,8 +439,10 @@ def test_reliability_out_of_memory_on_a_single_text_raises_and_says_what_to_do(p
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(backend, "forward", always_oom)
-    with pytest.raises(torch.cuda.OutOfMemoryError) as info:
+    with pytest.raises(easynlu.OutOfMemoryError) as info:
         p.predict(["one text", "another one"], output_level="document", progress=False)
+    assert isinstance(info.value, easynlu.DeviceError) and isinstance(info.value, easynlu.EasyNLUError)
+    assert isinstance(info.value.__cause__, torch.cuda.OutOfMemoryError)
     assert "CUDA out of memory" in str(info.value) and "device='cpu'" in str(info.value)
     monkeypatch.undo()
     assert p.predict("works again", output_level="document", progress=False).iloc[0, -1] is not None

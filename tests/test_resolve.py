@@ -6,7 +6,7 @@ import os
 import pytest
 
 from easynlu.catalogue import aliases, entries
-from easynlu.errors import UnknownReferenceError
+from easynlu.errors import EasyNLUError, OptionError, OptionTypeError, UnknownReferenceError
 from easynlu.resolve import Component, column_name, resolve
 
 MINI_12_128 = ("en.embed.bert.small_L12_128", "embed", "catalogue", "en_embed_bert_small_L12_128_embeddings")
@@ -137,7 +137,7 @@ def test_resolve_directory_forms(model_dir, form):
 
 
 def test_resolve_directory_sentence_prefix_and_mix(model_dir):
-    got = resolve(f"embed_sentence:./my-model.v1 embed.bert.tiny")
+    got = resolve("embed_sentence:./my-model.v1 embed.bert.tiny")
     assert (got[0].ref, got[0].action, got[0].source) == (model_dir, "embed_sentence", "path")
     assert got[1].ref == "en.embed.bert.small_L2_128"
 
@@ -219,8 +219,9 @@ def test_resolve_empty_request(request_):
 
 
 def test_resolve_not_a_string():
-    with pytest.raises(TypeError, match="must be a str"):
+    with pytest.raises(OptionTypeError, match="must be a str") as info:
         resolve(None)
+    assert isinstance(info.value, TypeError) and isinstance(info.value, EasyNLUError)
 
 
 @pytest.mark.parametrize("token", ["hf:", "hf:a/b/c", "hf:/abs", "hf:-org/name", "hf:org/name.",
@@ -246,8 +247,9 @@ def test_resolve_sentence_prefix_on_catalogue_ref():
     ("hf:a/b-c hf:a/b_c", "hf_a_b_c_embeddings"),
 ])
 def test_resolve_duplicate_column(request_, column):
-    with pytest.raises(ValueError, match=column):
+    with pytest.raises(OptionError, match=column) as info:
         resolve(request_)
+    assert isinstance(info.value, ValueError)
 
 
 def test_resolve_duplicate_directory_basename(tmp_path):

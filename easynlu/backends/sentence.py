@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from .transformer import TransformerBackend
 
 _NATIVE_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens")
 _LEGACY_KEYS = {
@@ -52,29 +56,31 @@ class SentencePooling:
         if core == ["Transformer", "Pooling"]:
             config = _read(path, os.path.join(self.modules[1].get("path", ""), "config.json"))
             self.modes = _pooling_modes(config)
-            self.dim_config = config.get("embedding_dimension", config.get("word_embedding_dimension"))
         self.native = bool(self.modes) and all(m in _NATIVE_MODES for m in self.modes)
-        self._after = None
+        self._after: torch.nn.Module | None = None
+        self.dim = 0  # set by attach()
 
-    def attach(self, backend) -> SentencePooling:
+    def attach(self, backend: TransformerBackend) -> SentencePooling:
+        """Bind to the loaded encoder: learn the vector size, load non-native modules."""
         self.dim = backend.model.config.hidden_size * max(len(self.modes), 1)
         if not self.native:
             self._load_modules(backend)
         return self
 
-    def _load_modules(self, backend) -> None:
+    def _load_modules(self, backend: TransformerBackend) -> None:
         from sentence_transformers import SentenceTransformer
 
         model = SentenceTransformer(self.path, device=str(backend.device), trust_remote_code=False)
         self._after = torch.nn.Sequential(*list(model.children())[1:]).eval()
-        self.dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else (
-            model.get_sentence_embedding_dimension()
-        )
+        # sentence-transformers 6 renamed get_sentence_embedding_dimension to get_embedding_dimension
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dim = int(getter() or self.dim)
         del model
 
-    def pool(self, out, mask_np, mask: torch.Tensor) -> torch.Tensor:
+    def pool(self, out: Any, mask: torch.Tensor) -> torch.Tensor:
+        """One sentence vector per row of the batch, from the encoder's output and the mask."""
         tokens = out.last_hidden_state
-        if not self.native:
+        if self._after is not None:
             features = {"token_embeddings": tokens, "attention_mask": mask}
             return self._after(features)["sentence_embedding"].float()
         tokens = tokens.float()
@@ -91,15 +97,6 @@ class SentencePooling:
                 vectors.append(total / (count if mode == "mean" else torch.sqrt(count)))
         vector = torch.cat(vectors, dim=-1)
         return F.normalize(vector, p=2, dim=-1) if self.normalize else vector
-
-    def finish(self, vectors):
-        """Re-normalise vectors averaged over several windows (numpy, in place)."""
-        if self.normalize:
-            import numpy as np
-
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            np.divide(vectors, norms, out=vectors, where=norms > 0)
-        return vectors
 
 
 def _pooling_modes(config: dict) -> tuple[str, ...]:

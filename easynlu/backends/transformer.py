@@ -1,62 +1,57 @@
 """A transformers encoder: tokenize, batch by tokens, forward, pool on the device.
 
-This is the only module (with sentence.py) that touches torch. It takes flat numpy arrays in
-and gives flat float32 numpy arrays out; what to pool is decided by the caller (a Job).
+This is the only module (with sentence.py and device.py) that touches torch. It takes flat numpy
+arrays in and gives flat float32 numpy arrays out; what to pool is decided by the caller (a Job).
+The model directory has already been checked by ``sources`` (config, no custom code, weights).
 """
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from ..encoded import Tokens
-from ..errors import ModelUnavailableError
-from . import batching
+from .. import pooling
+from ..encoded import Job, Result, Tokens
+from ..errors import ModelUnavailableError, OptionError, OutOfMemoryError
+from . import Progress, batching
+from .sentence import SentencePooling, is_sentence_transformers_dir
+
+if TYPE_CHECKING:
+    from transformers import AutoModel, PretrainedConfig, PreTrainedTokenizerBase
+
+    from .batching import Windows
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-@dataclass(frozen=True)
-class Job:
-    """What to compute for one run over tokenized segments.
+def load(path: str, device: str, dtype: str) -> TransformerBackend:
+    """Load a model directory; a sentence-transformers directory keeps its own pooling."""
+    from transformers.utils import logging as hf_logging
 
-    Token pooling: every token with ``group >= 0`` adds ``weight * vector`` ("sum") or takes
-    part in an elementwise max ("max") into row ``group`` of an ``(n_groups, dim)`` matrix.
-    Segment pooling (``segment`` = "cls", "pooler" or "sentence") gives one vector per segment,
-    averaged over its windows by the share of tokens each window owns.
-    """
-
-    group: np.ndarray | None = None
-    weight: np.ndarray | None = None
-    n_groups: int = 0
-    op: str = "sum"
-    segment: str | None = None
-    layers: tuple[int, ...] = (-1,)
-    layer_pooling: str = "mean"
-    token_budget: int = batching.TOKEN_BUDGET
-    batch_size: int | None = None
-
-
-@dataclass
-class Result:
-    tokens: np.ndarray | None    # (n_groups, dim) float32; rows no token reached are NaN
-    segments: np.ndarray | None  # (n_segments, dim) float32; segments without tokens are NaN
+    sentence = SentencePooling(path) if is_sentence_transformers_dir(path) else None
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # transformers' per-tensor "Loading weights" bar is noise here
+    try:
+        return TransformerBackend(path, device, dtype, sentence=sentence)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
 
 
 class TransformerBackend:
     """A Hugging Face encoder loaded from a local directory."""
 
-    def __init__(self, path: str, device: str, dtype: str, sentence=None):
+    def __init__(self, path: str, device: str, dtype: str, sentence: SentencePooling | None = None):
         from transformers import AutoModel, AutoTokenizer
 
-        self.path, self.device, self.dtype = path, torch.device(device), dtype
-        _refuse_remote_code(path)
+        self.path, self.dtype = path, dtype
+        self._device = torch.device(device)
+        self.device = str(self._device)
         self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-        self.model = _load_weights(AutoModel, path, dtype).to(self.device).eval()
+        self.model = _load_weights(AutoModel, path, dtype).to(self._device).eval()
         self.sentence = sentence.attach(self) if sentence is not None else None
         config = self.model.config
         self.dim = int(config.hidden_size)
@@ -73,6 +68,15 @@ class TransformerBackend:
         if self.sentence is not None and self.sentence.max_length:
             max_len = min(max_len, self.sentence.max_length)
         self.window = max_len - len(self.prefix) - len(self.suffix)
+        if self.window < 2:
+            raise ModelUnavailableError(
+                f"The model in {path} reads at most {max_len} tokens, which leaves no room for text "
+                f"beside its special tokens.", fix="use a model with a larger max_position_embeddings")
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the model's parameters and buffers (the tokenizer is not counted)."""
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        return sum(t.numel() * t.element_size() for t in tensors)
 
     # -- tokenize ---------------------------------------------------------------------------
     def tokenize(self, texts: list[str]) -> Tokens:
@@ -91,42 +95,43 @@ class TransformerBackend:
         return Tokens(ids, spans[:, 0].copy(), spans[:, 1].copy(), words, offsets)
 
     # -- run --------------------------------------------------------------------------------
-    def run(self, tokens: Tokens, job: Job, progress=None) -> Result:
+    def run(self, tokens: Tokens, job: Job, progress: Progress | None = None) -> Result:
         self._check_layers(job.layers)
         n_seg = len(tokens.offsets) - 1
         wins = batching.windows(tokens.offsets, self.window)
         dim = self.dim * (len(job.layers) if job.layer_pooling == "concat" else 1)
-        state = _State(job, len(wins), dim, self._segment_dim(job, dim))
+        state = _State(job, len(wins), dim, self._segment_dim(job, dim), self._normalizes(job))
         if progress is not None:
             progress.total += len(wins)
         padded = wins.length + len(self.prefix) + len(self.suffix)  # the budget counts [CLS]/[SEP] too
-        for batch in batching.batches(padded, job.token_budget, job.batch_size):
+        budget = job.token_budget or batching.TOKEN_BUDGET
+        for batch in batching.batches(padded, budget, job.batch_size):
             self._run_safely(tokens, wins, batch, job, state)
             if progress is not None:
                 progress.update(len(batch))
         return state.result(wins, n_seg)
 
-    def _run_safely(self, tokens, wins, batch, job, state):
+    def _run_safely(self, tokens: Tokens, wins: Windows, batch: np.ndarray, job: Job, state: _State) -> None:
         """Run a batch; on CUDA out-of-memory, split it in half and retry, down to one window."""
         try:
             self._run_batch(tokens, wins, batch, job, state)
             return
         except torch.cuda.OutOfMemoryError as err:
             if len(batch) == 1:
-                raise torch.cuda.OutOfMemoryError(
+                raise OutOfMemoryError(
                     f"{err}\neasynlu split the batch down to one window of {int(wins.length[batch[0]])} "
                     f"tokens and it still does not fit on {self.device}. Free memory on the device "
                     f"(other processes, other models), use a smaller model, or run on the CPU: "
                     f"easynlu.load(..., device='cpu')."
                 ) from err
         # Retry outside the except block: the traceback holds the failed attempt's tensors.
-        if self.device.type == "cuda":
+        if self._device.type == "cuda":
             torch.cuda.empty_cache()
         half = len(batch) // 2
         self._run_safely(tokens, wins, batch[:half], job, state)
         self._run_safely(tokens, wins, batch[half:], job, state)
 
-    def _run_batch(self, tokens, wins, batch, job, state):
+    def _run_batch(self, tokens: Tokens, wins: Windows, batch: np.ndarray, job: Job, state: _State) -> None:
         ids, mask = batching.pad(
             tokens.ids, wins.start[batch], wins.length[batch], self.prefix, self.suffix, self.pad_id
         )
@@ -137,7 +142,7 @@ class TransformerBackend:
             seg_part = self._pool_segments(out, hidden, job, mask) if job.segment else None
         state.add(batch, token_part, seg_part)  # only after the whole batch succeeded
 
-    def forward(self, ids: np.ndarray, mask: np.ndarray, hidden_states: bool = False):
+    def forward(self, ids: np.ndarray, mask: np.ndarray, hidden_states: bool = False) -> Any:
         inputs = {"input_ids": self._to_device(ids), "attention_mask": self._to_device(mask)}
         if self.takes_types:
             inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
@@ -145,11 +150,13 @@ class TransformerBackend:
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         tensor = torch.from_numpy(array)
-        if self.device.type == "cuda":
-            return tensor.pin_memory().to(self.device, non_blocking=True)
-        return tensor.to(self.device)
+        if self._device.type == "cuda":
+            return tensor.pin_memory().to(self._device, non_blocking=True)
+        return tensor.to(self._device)
 
-    def _pool_tokens(self, hidden, tokens, wins, batch, job):
+    def _pool_tokens(self, hidden: torch.Tensor, tokens: Tokens, wins: Windows, batch: np.ndarray,
+                     job: Job) -> tuple[np.ndarray, np.ndarray] | None:
+        assert job.group is not None  # the caller pools tokens only for a job with groups
         own = (wins.own_end - wins.own_start)[batch]
         row = np.repeat(np.arange(len(batch)), own)
         flat = np.repeat(wins.own_start[batch] - np.cumsum(own) + own, own) + np.arange(int(own.sum()))
@@ -159,43 +166,47 @@ class TransformerBackend:
         if not keep.any():
             return None
         rows, inverse = np.unique(group[keep], return_inverse=True)
-        vectors = hidden[torch.from_numpy(row[keep]).to(self.device), torch.from_numpy(col[keep]).to(self.device)]
-        index = torch.from_numpy(inverse.astype(np.int64)).to(self.device)
+        device = self._device
+        vectors = hidden[torch.from_numpy(row[keep]).to(device), torch.from_numpy(col[keep]).to(device)]
+        index = torch.from_numpy(inverse.astype(np.int64)).to(device)
         if job.op == "max":
-            pooled = torch.full((len(rows), vectors.shape[1]), -torch.inf, device=self.device)
+            pooled = torch.full((len(rows), vectors.shape[1]), -torch.inf, device=device)
             pooled.scatter_reduce_(0, index[:, None].expand_as(vectors), vectors, "amax")
         else:
             if job.weight is not None:
-                vectors = vectors * torch.from_numpy(job.weight[flat[keep]]).to(self.device)[:, None]
-            pooled = torch.zeros((len(rows), vectors.shape[1]), device=self.device)
+                vectors = vectors * torch.from_numpy(job.weight[flat[keep]]).to(device)[:, None]
+            pooled = torch.zeros((len(rows), vectors.shape[1]), device=device)
             pooled.index_add_(0, index, vectors)
         return rows, pooled.cpu().numpy()
 
-    def _pool_segments(self, out, hidden, job, mask):
+    def _pool_segments(self, out: Any, hidden: torch.Tensor, job: Job, mask: np.ndarray) -> np.ndarray:
         if job.segment == "cls":
             vectors = hidden[:, 0]
-        elif job.segment == "pooler":
+        elif self.sentence is not None:  # the model's own sentence-transformers pooling
+            vectors = self.sentence.pool(out, self._to_device(mask))
+        else:  # BERT's sentence vector: [CLS] through the pooler dense layer and tanh
             if getattr(out, "pooler_output", None) is None:
                 raise ModelUnavailableError(
-                    f"The model in {self.path} has no pooler layer, so it has no BERT sentence "
-                    f"vector. Use it as a token model (embed) with pooling='mean' or 'cls'."
-                )
+                    f"The model in {self.path} has no pooler layer, so it has no BERT sentence vector.",
+                    fix="use it as a token model (embed) with pooling='mean' or 'cls'")
             vectors = out.pooler_output
-        else:
-            vectors = self.sentence.pool(out, mask, self._to_device(mask))
         return vectors.float().cpu().numpy()
 
-    def _segment_dim(self, job, dim):
+    def _segment_dim(self, job: Job, dim: int) -> int:
         if job.segment is None:
             return 0
-        if job.segment == "sentence":
-            return self.sentence.dim
-        return dim if job.segment == "cls" else self.dim
+        if job.segment == "cls":
+            return dim
+        return self.sentence.dim if self.sentence is not None else self.dim
 
-    def _check_layers(self, layers):
+    def _normalizes(self, job: Job) -> bool:
+        """Whether the job's segment vectors are the model's own, L2-normalised ones."""
+        return job.segment == "sentence" and self.sentence is not None and self.sentence.normalize
+
+    def _check_layers(self, layers: tuple[int, ...]) -> None:
         for layer in layers:
             if not -(self.n_layers + 1) <= layer <= self.n_layers:
-                raise ValueError(
+                raise OptionError(
                     f"layers={layer} is out of range: this model has {self.n_layers} layers, so "
                     f"use 0 (embeddings) to {self.n_layers}, or -1 (last) to {-(self.n_layers + 1)}."
                 )
@@ -204,9 +215,10 @@ class TransformerBackend:
 class _State:
     """Host-side accumulators, filled batch by batch."""
 
-    def __init__(self, job: Job, n_win: int, token_dim: int, seg_dim: int):
-        self.job = job
-        self.tokens = self.windows = None
+    def __init__(self, job: Job, n_win: int, token_dim: int, seg_dim: int, normalize: bool):
+        self.job, self.normalize = job, normalize
+        self.tokens: np.ndarray | None = None
+        self.windows: np.ndarray | None = None
         if job.group is not None:
             fill = -np.inf if job.op == "max" else 0.0
             self.tokens = np.full((job.n_groups, token_dim), fill, dtype=np.float32)
@@ -214,8 +226,10 @@ class _State:
         if job.segment:
             self.windows = np.zeros((n_win, seg_dim), dtype=np.float32)
 
-    def add(self, batch, token_part, seg_part):
+    def add(self, batch: np.ndarray, token_part: tuple[np.ndarray, np.ndarray] | None,
+            seg_part: np.ndarray | None) -> None:
         if token_part is not None:
+            assert self.tokens is not None  # token parts come only for a job with groups
             rows, pooled = token_part
             if self.job.op == "max":
                 self.tokens[rows] = np.maximum(self.tokens[rows], pooled)
@@ -223,10 +237,12 @@ class _State:
                 self.tokens[rows] += pooled
             self.touched[rows] = True
         if seg_part is not None:
+            assert self.windows is not None  # segment parts come only for a job with a segment
             self.windows[batch] = seg_part
 
-    def result(self, wins, n_seg) -> Result:
-        tokens = segments = None
+    def result(self, wins: Windows, n_seg: int) -> Result:
+        tokens: np.ndarray | None = None
+        segments: np.ndarray | None = None
         if self.tokens is not None:
             tokens = self.tokens
             tokens[~self.touched] = np.nan
@@ -234,10 +250,12 @@ class _State:
             segments = np.zeros((n_seg, self.windows.shape[1]), dtype=np.float32)
             np.add.at(segments, wins.seg, self.windows * wins.weight[:, None].astype(np.float32))
             segments[np.bincount(wins.seg, minlength=n_seg) == 0] = np.nan
+            if self.normalize:  # a mean over several windows is no longer unit length
+                pooling.l2_normalize(segments)
         return Result(tokens, segments)
 
 
-def _combine_layers(out, layers, layer_pooling):
+def _combine_layers(out: Any, layers: tuple[int, ...], layer_pooling: str) -> torch.Tensor:
     if layers == (-1,):
         return out.last_hidden_state.float()
     states = [out.hidden_states[i].float() for i in layers]
@@ -246,7 +264,7 @@ def _combine_layers(out, layers, layer_pooling):
     return torch.cat(states, dim=-1) if layer_pooling == "concat" else torch.stack(states).mean(0)
 
 
-def _special_tokens(tokenizer) -> tuple[list[int], list[int]]:
+def _special_tokens(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
     """The ids the tokenizer puts before and after one sequence ([CLS] ... [SEP] for BERT)."""
     plain = tokenizer("a", add_special_tokens=False)["input_ids"]
     full = tokenizer("a", add_special_tokens=True)["input_ids"]
@@ -256,7 +274,7 @@ def _special_tokens(tokenizer) -> tuple[list[int], list[int]]:
     return [], []
 
 
-def _max_length(config, tokenizer) -> int:
+def _max_length(config: PretrainedConfig, tokenizer: PreTrainedTokenizerBase) -> int:
     limit = int(getattr(config, "max_position_embeddings", 512) or 512)
     told = getattr(tokenizer, "model_max_length", None)
     if isinstance(told, int) and 0 < told < 100_000:
@@ -264,24 +282,14 @@ def _max_length(config, tokenizer) -> int:
     return limit
 
 
-def _load_weights(auto_model, path: str, dtype: str):
-    """from_pretrained (safetensors preferred; .bin only through torch's weights_only loader),
-    with errors that name the bad file and say what to do."""
+def _load_weights(auto_model: type[AutoModel], path: str, dtype: str) -> Any:  # PreTrainedModel; mypy misreads .to()
+    """from_pretrained: safetensors preferred, a .bin only through torch's weights_only loader.
+
+    ``sources.check_model_dir`` has already refused custom code and truncated or corrupted files;
+    what can still go wrong here is reported as ModelUnavailableError naming the directory.
+    """
     import pickle
 
-    from safetensors import SafetensorError, safe_open
-
-    files = sorted(f for f in os.listdir(path) if f.endswith(".safetensors"))
-    for name in files:
-        try:
-            with safe_open(os.path.join(path, name), "pt") as f:
-                f.keys()
-        except (SafetensorError, OSError) as err:
-            raise ModelUnavailableError(
-                f"{os.path.join(path, name)} is truncated or corrupted ({err}). Delete it and "
-                f"download or save the model again (for a Hub model, delete its folder in the "
-                f"Hugging Face cache)."
-            ) from err
     try:
         return auto_model.from_pretrained(path, dtype=DTYPES[dtype], attn_implementation="sdpa",
                                           trust_remote_code=False, weights_only=True)
@@ -289,36 +297,12 @@ def _load_weights(auto_model, path: str, dtype: str):
         raise ModelUnavailableError(
             f"The weights in {path} (pytorch_model.bin) hold objects other than tensors. easynlu "
             f"only loads .bin files with torch.load(weights_only=True) and never unpickles "
-            f"arbitrary objects. Use a model saved as safetensors from a source you trust."
+            f"arbitrary objects.", fix="use a model saved as safetensors from a source you trust"
         ) from err
-    except RuntimeError as err:  # torch's reader on a truncated or corrupted .bin archive
-        bins = [f for f in os.listdir(path) if f.endswith(".bin")]
-        if files or not bins:
-            raise
+    except (OSError, RuntimeError) as err:
+        files = sorted(os.listdir(path))
         raise ModelUnavailableError(
-            f"{os.path.join(path, bins[0])} is truncated or corrupted ({err}). Delete it and "
-            f"download or save the model again, preferably as safetensors "
-            f"(model.save_pretrained(dir) writes model.safetensors)."
+            f"Cannot load the weights in {path} ({type(err).__name__}: {err}); it holds {files}.",
+            fix="save the model there again with model.save_pretrained(dir), which writes "
+                "model.safetensors beside config.json",
         ) from err
-    except OSError as err:
-        raise ModelUnavailableError(
-            f"Cannot load the weights in {path}: {err}. The directory needs model.safetensors "
-            f"(or pytorch_model.bin) beside config.json; save it with model.save_pretrained(dir)."
-        ) from err
-
-
-def _refuse_remote_code(path: str) -> None:
-    config_file = os.path.join(path, "config.json")
-    try:
-        with open(config_file, encoding="utf-8") as f:
-            config = json.load(f)
-    except (OSError, ValueError) as err:
-        raise ModelUnavailableError(
-            f"{config_file} is missing or not valid JSON ({err}). A model directory needs a "
-            f"config.json: save it with model.save_pretrained(dir)."
-        ) from err
-    if "auto_map" in config:
-        raise ModelUnavailableError(
-            f"{config_file} asks for custom code (auto_map), and easynlu never runs a model's own "
-            f"code (no trust_remote_code). Use a model with a standard transformers architecture."
-        )

@@ -1,4 +1,4 @@
-"""Device and dtype choice: explicit, checked, and explained when refused."""
+"""easynlu.backends.device: device and dtype choice, explicit, checked, and explained when refused."""
 
 import warnings
 
@@ -6,40 +6,40 @@ import pytest
 import torch
 
 import easynlu
-from easynlu import backends
+from easynlu.backends import device as devices
 
 
-def test_backends_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
+def test_device_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
     mps = torch.backends.mps
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(mps, "is_available", lambda: True)
-    assert backends.choose_device() == "cuda"
+    assert devices.choose_device() == "cuda"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert backends.choose_device() == "mps"
+    assert devices.choose_device() == "mps"
     monkeypatch.setattr(mps, "is_available", lambda: False)
-    assert backends.choose_device() == "cpu"
+    assert devices.choose_device() == "cpu"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 @pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda")])
-def test_backends_explicit_cuda_without_cuda_says_what_to_do(device):
+def test_device_explicit_cuda_without_cuda_says_what_to_do(device):
     with pytest.raises(easynlu.DeviceError, match="sees 0 CUDA device.*device='cpu'"):
-        backends.choose_device(device)
+        devices.choose_device(device)
 
 
-def test_backends_unknown_device_refused():
+def test_device_unknown_device_refused():
     with pytest.raises(easynlu.DeviceError, match="not a device torch knows.*'cpu'"):
-        backends.choose_device("gpu0")
+        devices.choose_device("gpu0")
 
 
 @pytest.mark.skipif(torch.backends.mps.is_available(), reason="needs a machine without MPS")
-def test_backends_mps_without_mps_refused():
+def test_device_mps_without_mps_refused():
     with pytest.raises(easynlu.DeviceError, match="MPS is not available.*device='cpu'"):
-        backends.choose_device("mps")
+        devices.choose_device("mps")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_backends_bad_device_surfaces_at_first_predict_not_as_a_torch_error(tiny_bert):
+def test_device_bad_device_surfaces_at_first_predict_not_as_a_torch_error(tiny_bert):
     pipe = easynlu.load(str(tiny_bert), device="cuda")  # load() imports no torch, so no check yet
     with pytest.raises(easynlu.DeviceError, match="CUDA"):
         pipe.predict("x")
@@ -57,25 +57,25 @@ def test_backends_bad_device_surfaces_at_first_predict_not_as_a_torch_error(tiny
         ("bf16", "cuda", "bfloat16"),
     ],
 )
-def test_backends_dtype_defaults_and_aliases(dtype, device, expected):
-    assert backends.choose_dtype(dtype, device) == expected
+def test_device_dtype_defaults_and_aliases(dtype, device, expected):
+    assert devices.choose_dtype(dtype, device) == expected
 
 
-def test_backends_float16_on_cpu_refused():
+def test_device_float16_on_cpu_refused():
     with pytest.raises(easynlu.DeviceError, match="float16.*CPU.*'float32' or 'bfloat16'"):
-        backends.choose_dtype("float16", "cpu")
+        devices.choose_dtype("float16", "cpu")
 
 
-def test_backends_unknown_dtype_refused():
+def test_device_unknown_dtype_refused():
     with pytest.raises(easynlu.DeviceError, match="int8.*use 'float32'"):
-        backends.choose_dtype("int8", "cpu")
+        devices.choose_dtype("int8", "cpu")
 
 
 @pytest.mark.parametrize("amx", [True, False])
-def test_backends_bfloat16_on_cpu_needs_amx(monkeypatch, amx):
-    monkeypatch.setattr(backends, "_cpu_has_amx", lambda: amx)
+def test_device_bfloat16_on_cpu_needs_amx(monkeypatch, amx):
+    monkeypatch.setattr(devices, "_cpu_has_amx", lambda: amx)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        chosen = backends.choose_dtype("bfloat16", "cpu")
+        chosen = devices.choose_dtype("bfloat16", "cpu")
     assert chosen == ("bfloat16" if amx else "float32")
     assert any("AMX" in str(w.message) for w in caught) == (not amx)

@@ -1,0 +1,88 @@
+"""The encoders loaded in this process: each loads once, under a lock, and every pipeline shares it.
+
+A model is keyed by (is a local path, model id or path, device, dtype), so a catalogue ref and
+an ``hf:`` id naming the same Hub model share one copy of its weights.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from . import backends, sources
+from .backends import Backend
+from .resolve import Component
+
+_Key = tuple[bool, str, str, str]
+
+_MODELS: dict[_Key, Backend] = {}
+_LOCKS: dict[_Key, threading.Lock] = {}
+_GUARD = threading.Lock()
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One loaded encoder: ``pd.DataFrame(easynlu.loaded_models())`` makes a table of them."""
+
+    model: str  # Hugging Face id, or the directory the user named
+    path: str  # the directory its files were read from
+    device: str
+    dtype: str
+    memory_mb: float  # weights and buffers, approximately (MiB)
+
+
+def _key(component: Component, device: str, dtype: str) -> _Key:
+    return (component.source == "path", component.model, device, dtype)
+
+
+def get(component: Component, device: str, dtype: str, offline: bool | None) -> Backend:
+    """The component's encoder on ``device`` in ``dtype``, loaded now if it is not yet.
+
+    Raises ModelUnavailableError when no source has usable files; a failed load is not cached.
+    """
+    key = _key(component, device, dtype)
+    backend = _MODELS.get(key)
+    if backend is not None:
+        return backend
+    with _GUARD:
+        lock = _LOCKS.setdefault(key, threading.Lock())
+    with lock:  # concurrent first calls load once
+        if key not in _MODELS:
+            path = sources.locate(component.source, component.model, offline=offline)
+            _MODELS[key] = backends.load(str(path), device, dtype)
+        return _MODELS[key]
+
+
+def is_loaded(component: Component, device: str, dtype: str) -> bool:
+    return _key(component, device, dtype) in _MODELS
+
+
+def listing() -> list[LoadedModel]:
+    """Every loaded encoder, in load order."""
+    return [_describe(key, backend) for key, backend in list(_MODELS.items())]
+
+
+def unload(components: Iterable[Component] | None = None) -> list[LoadedModel]:
+    """Drop the encoders of ``components`` (all of them if None), on every device and dtype.
+
+    Pipelines keep working: they load again on their next call. Returns what was dropped.
+    """
+    wanted = None if components is None else {(c.source == "path", c.model) for c in components}
+    dropped = []
+    with _GUARD:
+        for key in list(_MODELS):
+            if wanted is None or key[:2] in wanted:
+                dropped.append(_describe(key, _MODELS.pop(key)))
+    gc.collect()
+    if dropped and "torch" in sys.modules:  # give a GPU's cached blocks back
+        from .backends.device import free_cached_memory
+
+        free_cached_memory()
+    return dropped
+
+
+def _describe(key: _Key, backend: Backend) -> LoadedModel:
+    return LoadedModel(key[1], backend.path, key[2], key[3], round(backend.memory_bytes() / 2**20, 1))
