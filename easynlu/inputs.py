@@ -30,6 +30,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 @dataclass(frozen=True)
 class Documents:
+    """The documents of one call, in input order, with the caller's index and carried columns."""
+
     texts: list[str]            # what the model reads; "" for missing, lone surrogates replaced
     originals: list[str | None]  # what the user gave, None for missing
     labels: pd.Index | None     # the caller's index, or None for positions 0..n-1

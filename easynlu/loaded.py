@@ -57,6 +57,7 @@ def get(component: Component, device: str, dtype: str, offline: bool | None) -> 
 
 
 def is_loaded(component: Component, device: str, dtype: str) -> bool:
+    """Whether the component's encoder is loaded on ``device`` in ``dtype``."""
     return _key(component, device, dtype) in _MODELS
 
 

@@ -15,6 +15,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Segments:
+    """Spans of documents that the encoder reads one at a time (sentences, or whole texts)."""
+
     doc: np.ndarray    # int64, the document each segment belongs to (non-decreasing)
     start: np.ndarray  # int64, character offsets into the document's text
     end: np.ndarray
@@ -23,6 +25,7 @@ class Segments:
         return len(self.doc)
 
     def texts(self, docs: list[str]) -> list[str]:
+        """Each segment's text, cut from its document."""
         return [docs[d][s:e] for d, s, e in zip(self.doc.tolist(), self.start.tolist(), self.end.tolist(), strict=True)]
 
 

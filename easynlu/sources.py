@@ -24,6 +24,8 @@ from .errors import ModelUnavailableError
 # Files a model needs; safetensors weights are preferred, pytorch_model.bin only as a fallback.
 _CONFIG_FILES = ["*.json", "vocab.txt", "*.model", "merges.txt", "tokenizer*"]
 _TRUE = {"1", "true", "yes", "on"}
+# A tokenizer needs one of these (fast tokenizer, WordPiece, BPE, SentencePiece).
+_VOCAB_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "*.model")
 
 
 def is_offline(offline: bool | None = None) -> bool:
@@ -141,6 +143,7 @@ def from_cache(repo_id: str) -> Path | None:
 
 
 def download(repo_id: str) -> Path:
+    """Fetch ``repo_id``'s config, tokenizer and weights (safetensors if any) into the HF cache."""
     from huggingface_hub import list_repo_files, snapshot_download
 
     files = list_repo_files(repo_id)
@@ -190,9 +193,10 @@ def _find(model: str, offline: bool | None) -> Path:
 def check_model_dir(path: Path) -> None:
     """Refuse a model directory whose files cannot be loaded safely, naming the bad file.
 
-    Checks, reading headers only: a valid config.json without custom code (``auto_map``),
-    safetensors files whose header matches the file, and a pytorch_model.bin zip archive that
-    is complete. (A .bin's contents are still loaded with ``weights_only=True``.)
+    Checks, reading headers only: a valid config.json without custom code (``auto_map``), a
+    tokenizer vocabulary, safetensors files whose header matches the file, and a
+    pytorch_model.bin zip archive that is complete. (A .bin's contents are still loaded with
+    ``weights_only=True``.)
     """
     config_file = path / "config.json"
     if not path.is_dir() or not config_file.is_file():
@@ -209,6 +213,11 @@ def check_model_dir(path: Path) -> None:
         raise ModelUnavailableError(
             f"{config_file} asks for custom code (auto_map), and easynlu never runs a model's own "
             f"code (no trust_remote_code).", fix="use a model with a standard transformers architecture")
+    if not any(next(path.glob(pattern), None) for pattern in _VOCAB_FILES):
+        # transformers 5 would build a tokenizer with an empty vocabulary: every word [UNK]
+        raise ModelUnavailableError(
+            f"{path} has no tokenizer vocabulary (none of {', '.join(_VOCAB_FILES)}).",
+            fix="save the tokenizer beside the model with tokenizer.save_pretrained(dir)")
     for weights in sorted(path.glob("*.safetensors")):
         _check_safetensors(weights)
     bins = sorted(path.glob("*.bin"))

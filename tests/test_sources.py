@@ -114,6 +114,24 @@ def test_sources_remote_code_refused(tmp_path):
     assert not marker.exists()
 
 
+def test_sources_model_without_tokenizer_vocabulary_refused(tmp_path):
+    # transformers 5 would silently build an empty-vocabulary tokenizer: every word [UNK]
+    model_dir = make_bert_dir(tmp_path / "no-vocab", layers=1, hidden=32, heads=1)
+    for name in ("tokenizer.json", "vocab.txt"):
+        (model_dir / name).unlink()
+    with pytest.raises(easynlu.ModelUnavailableError, match="no tokenizer vocabulary") as info:
+        easynlu.load(str(model_dir)).predict("x")
+    assert "tokenizer.save_pretrained(dir)" in info.value.fix
+
+
+def test_sources_broken_tokenizer_file_named(tmp_path):
+    model_dir = make_bert_dir(tmp_path / "bad-tokenizer", layers=1, hidden=32, heads=1)
+    (model_dir / "tokenizer.json").write_text("{not json")
+    with pytest.raises(easynlu.ModelUnavailableError, match="Cannot load the tokenizer in") as info:
+        easynlu.load(str(model_dir)).predict("x")
+    assert info.value.__cause__ is not None and "tokenizer.save_pretrained" in info.value.fix
+
+
 def test_sources_truncated_safetensors_named(tmp_path):
     model_dir = make_bert_dir(tmp_path / "truncated", layers=1, hidden=32, heads=1)
     weights = model_dir / "model.safetensors"

@@ -17,7 +17,9 @@ class Progress(Protocol):
 
     total: float
 
-    def update(self, n: float = 1) -> bool | None: ...
+    def update(self, n: float = 1) -> bool | None:
+        """Count ``n`` more windows done."""
+        ...
 
 
 class Backend(Protocol):

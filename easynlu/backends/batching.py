@@ -19,6 +19,8 @@ TOKEN_BUDGET = 2048
 
 @dataclass(frozen=True)
 class Windows:
+    """Windows over segments' tokens, and which tokens each window owns."""
+
     seg: np.ndarray        # segment of each window
     start: np.ndarray      # first token (index into the flat token arrays)
     length: np.ndarray     # tokens in the window (without special tokens)

@@ -31,6 +31,7 @@ _LEGACY_KEYS = {
 
 
 def is_sentence_transformers_dir(path: str) -> bool:
+    """Whether ``path`` is a sentence-transformers model (it lists its modules in modules.json)."""
     return os.path.isfile(os.path.join(path, "modules.json"))
 
 

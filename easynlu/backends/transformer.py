@@ -50,7 +50,12 @@ class TransformerBackend:
         self.path, self.dtype = path, dtype
         self._device = torch.device(device)
         self.device = str(self._device)
-        self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        except Exception as err:  # tokenizers raises plain Exception on a broken tokenizer.json
+            raise ModelUnavailableError(
+                f"Cannot load the tokenizer in {path} ({type(err).__name__}: {err}).",
+                fix="save the tokenizer there again with tokenizer.save_pretrained(dir)") from err
         self.model = _load_weights(AutoModel, path, dtype).to(self._device).eval()
         self.sentence = sentence.attach(self) if sentence is not None else None
         config = self.model.config
@@ -80,6 +85,7 @@ class TransformerBackend:
 
     # -- tokenize ---------------------------------------------------------------------------
     def tokenize(self, texts: list[str]) -> Tokens:
+        """The texts' tokens (ids, character offsets, word ids), flat, without special tokens."""
         encodings = self._backend.encode_batch(texts, add_special_tokens=False)
         counts = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         offsets = np.zeros(len(encodings) + 1, dtype=np.int64)
@@ -96,6 +102,11 @@ class TransformerBackend:
 
     # -- run --------------------------------------------------------------------------------
     def run(self, tokens: Tokens, job: Job, progress: Progress | None = None) -> Result:
+        """Forward every window of ``tokens`` in token-budget batches and pool as ``job`` says.
+
+        Raises OptionError for layers the model lacks, OutOfMemoryError when one window does not
+        fit on the device (a batch is halved and retried first).
+        """
         self._check_layers(job.layers)
         n_seg = len(tokens.offsets) - 1
         wins = batching.windows(tokens.offsets, self.window)
@@ -143,6 +154,7 @@ class TransformerBackend:
         state.add(batch, token_part, seg_part)  # only after the whole batch succeeded
 
     def forward(self, ids: np.ndarray, mask: np.ndarray, hidden_states: bool = False) -> Any:
+        """The model's output for one padded batch (ids and mask as int64 numpy arrays)."""
         inputs = {"input_ids": self._to_device(ids), "attention_mask": self._to_device(mask)}
         if self.takes_types:
             inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
