@@ -116,12 +116,14 @@ def _token_vectors(part: Part, tokens: Tokens, word_of_token: np.ndarray, rows: 
 
 def _segment_vectors(part: Part, tokens: Tokens, n_seg: int, options: Options,
                      progress: Progress | None) -> np.ndarray:
-    if part.action == "embed_sentence":
+    how = options.pooling
+    if part.action == "embed_sentence" or (how is None and _own_pooling(part, options)):
         return _sentence_vectors(part, tokens, n_seg, options, progress)
-    if options.pooling == "cls":
+    how = how or "mean"
+    if how == "cls":
         return _segments(part.backend.run(tokens, _job(part, options, segment="cls"), progress).segments)
     words, word_of_token = pooling.words(tokens)
-    plan = pooling.over_words(word_of_token, words.seg, n_seg, options.subword_pooling, options.pooling)
+    plan = pooling.over_words(word_of_token, words.seg, n_seg, options.subword_pooling, how)
     if plan is not None:
         group, weight, op = plan
         job = _job(part, options, group=group, weight=weight, n_groups=n_seg, op=op)
@@ -129,7 +131,13 @@ def _segment_vectors(part: Part, tokens: Tokens, n_seg: int, options: Options,
     group, weight, op = pooling.subword(word_of_token, len(words), options.subword_pooling)
     job = _job(part, options, group=group, weight=weight, n_groups=len(words), op=op)
     word_vectors = _tokens(part.backend.run(tokens, job, progress).tokens)
-    return pooling.reduce_words(word_vectors, words.seg, n_seg, options.pooling)
+    return pooling.reduce_words(word_vectors, words.seg, n_seg, how)
+
+
+def _own_pooling(part: Part, options: Options) -> bool:
+    """pooling=None: a model that defines its sentence pooling (sentence-transformers) uses it,
+    unless other layers than the last were asked for (its pooling reads the last layer only)."""
+    return part.backend.has_own_pooling and options.layer_indices == (-1,)
 
 
 def _sentence_vectors(part: Part, tokens: Tokens, n_seg: int, options: Options,

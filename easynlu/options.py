@@ -36,7 +36,7 @@ class Options:
 
     output_level: Level | None = None  # None: the first model's own level
     positions: bool = False
-    pooling: Pooling = "mean"
+    pooling: Pooling | None = None  # None: the model's own pooling if it defines one, else mean
     subword_pooling: SubwordPooling = "first"
     layers: int | Sequence[int] = -1
     layer_pooling: LayerPooling = "mean"
@@ -48,7 +48,8 @@ class Options:
     def __post_init__(self) -> None:
         if self.output_level is not None:
             _choice("output_level", self.output_level, LEVELS)
-        _choice("pooling", self.pooling, POOLINGS)
+        if self.pooling is not None:
+            _choice("pooling", self.pooling, POOLINGS)
         _choice("subword_pooling", self.subword_pooling, SUBWORD_POOLINGS)
         _choice("layer_pooling", self.layer_pooling, LAYER_POOLINGS)
         _flag("positions", self.positions)

@@ -75,7 +75,7 @@ class Pipeline:
 
     # -- public API -------------------------------------------------------------------------
     def predict(self, data: Any, output_level: Level | None = None, *, positions: bool = False,
-                pooling: Pooling = "mean", subword_pooling: SubwordPooling = "first",
+                pooling: Pooling | None = None, subword_pooling: SubwordPooling = "first",
                 layers: int | Sequence[int] = -1, layer_pooling: LayerPooling = "mean",
                 normalize: bool = False, batch_size: int | None = None, progress: bool | None = None,
                 text_column: Hashable | None = None) -> pd.DataFrame:
@@ -100,7 +100,7 @@ class Pipeline:
         encoded = self._encode(docs.texts, options.output_level or self.default_level, options)
         return frames.build(encoded, docs, positions=options.positions)
 
-    def embed(self, texts: Any, *, pooling: Pooling = "mean", subword_pooling: SubwordPooling = "first",
+    def embed(self, texts: Any, *, pooling: Pooling | None = None, subword_pooling: SubwordPooling = "first",
               layers: int | Sequence[int] = -1, layer_pooling: LayerPooling = "mean", normalize: bool = False,
               batch_size: int | None = None, progress: bool | None = None,
               text_column: Hashable | None = None) -> np.ndarray:

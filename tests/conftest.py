@@ -86,14 +86,15 @@ def put_in_hf_cache(cache: Path, repo_id: str, model_dir: Path, revision: str = 
     snapshot = repo / "snapshots" / revision
     snapshot.mkdir(parents=True, exist_ok=True)
     (repo / "blobs").mkdir(exist_ok=True)
-    for file in model_dir.iterdir():
+    for file in sorted(model_dir.rglob("*")):  # sub-folders too (sentence-transformers' 1_Pooling/)
         if file.is_file():
             blob = repo / "blobs" / hashlib.sha256(file.read_bytes()).hexdigest()
             shutil.copy(file, blob)
-            link = snapshot / file.name
+            link = snapshot / file.relative_to(model_dir)
+            link.parent.mkdir(parents=True, exist_ok=True)
             if link.is_symlink() or link.exists():
                 link.unlink()
-            link.symlink_to(Path("..") / ".." / "blobs" / blob.name)
+            link.symlink_to(Path(os.path.relpath(blob, link.parent)))
     (repo / "refs").mkdir(exist_ok=True)
     (repo / "refs" / "main").write_text(revision)
     return snapshot

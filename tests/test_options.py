@@ -18,7 +18,7 @@ def test_options_defaults_are_the_documented_ones():
     o = Options()
     assert (o.output_level, o.positions, o.pooling, o.subword_pooling, o.layers, o.layer_pooling,
             o.normalize, o.batch_size, o.progress, o.text_column) == (
-        None, False, "mean", "first", -1, "mean", False, None, None, None)
+        None, False, None, "first", -1, "mean", False, None, None, None)
     assert o.layer_indices == (-1,)
     assert LEVELS == ("token", "sentence", "document") and POOLINGS == ("mean", "max", "cls")
     assert SUBWORD_POOLINGS == ("first", "last", "mean", "max") and LAYER_POOLINGS == ("mean", "concat")
@@ -52,7 +52,7 @@ def test_options_cli_choices_come_from_the_options():
 @pytest.mark.parametrize("kwargs, message", [
     ({"output_level": "tokens"}, "output_level='tokens' is not supported: use one of 'token', 'sentence', 'document'"),
     ({"pooling": "avg"}, "pooling='avg' is not supported: use one of 'mean', 'max', 'cls'"),
-    ({"pooling": None}, "pooling=None is not supported"),
+    ({"pooling": "own"}, "pooling='own' is not supported"),
     ({"subword_pooling": "sum"}, "subword_pooling='sum' is not supported"),
     ({"layer_pooling": "sum"}, "layer_pooling='sum' is not supported: use one of 'mean', 'concat'"),
     ({"layers": "last"}, "layers='last': pass an int"),

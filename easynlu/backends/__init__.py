@@ -29,6 +29,7 @@ class Backend(Protocol):
     device: str  # e.g. "cpu", "cuda:0"
     dtype: str   # compute dtype: "float32", "float16" or "bfloat16"
     dim: int     # hidden size
+    has_own_pooling: bool  # it defines its sentence vector (sentence-transformers pooling)
 
     def tokenize(self, texts: list[str]) -> Tokens:
         """The texts' tokens, flattened, without special tokens."""

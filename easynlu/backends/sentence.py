@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
+from ..errors import ModelUnavailableError
+
 if TYPE_CHECKING:
     from .transformer import TransformerBackend
 
@@ -71,7 +73,14 @@ class SentencePooling:
     def _load_modules(self, backend: TransformerBackend) -> None:
         from sentence_transformers import SentenceTransformer
 
-        model = SentenceTransformer(self.path, device=str(backend.device), trust_remote_code=False)
+        try:
+            model = SentenceTransformer(self.path, device=str(backend.device), trust_remote_code=False)
+        except Exception as err:  # a module's files missing or broken
+            raise ModelUnavailableError(
+                f"Cannot load the sentence-transformers modules listed in {self.path}/modules.json "
+                f"({type(err).__name__}: {err}).",
+                fix="save the model again with SentenceTransformer.save(dir), or load it as a token "
+                    "model with an explicit pooling") from err
         self._after = torch.nn.Sequential(*list(model.children())[1:]).eval()
         # sentence-transformers 6 renamed get_sentence_embedding_dimension to get_embedding_dimension
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension

@@ -7,6 +7,7 @@ The model directory has already been checked by ``sources`` (config, no custom c
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -56,8 +57,11 @@ class TransformerBackend:
             raise ModelUnavailableError(
                 f"Cannot load the tokenizer in {path} ({type(err).__name__}: {err}).",
                 fix="save the tokenizer there again with tokenizer.save_pretrained(dir)") from err
-        self.model = _load_weights(AutoModel, path, dtype).to(self._device).eval()
+        model, missing = _load_weights(AutoModel, path, dtype)
+        self.model = model.to(self._device).eval()
+        self.has_pooler = not any("pooler" in key.split(".") for key in missing)
         self.sentence = sentence.attach(self) if sentence is not None else None
+        self.has_own_pooling = self.sentence is not None
         config = self.model.config
         self.dim = int(config.hidden_size)
         self.n_layers = int(config.num_hidden_layers)
@@ -197,10 +201,11 @@ class TransformerBackend:
         elif self.sentence is not None:  # the model's own sentence-transformers pooling
             vectors = self.sentence.pool(out, self._to_device(mask))
         else:  # BERT's sentence vector: [CLS] through the pooler dense layer and tanh
-            if getattr(out, "pooler_output", None) is None:
+            if getattr(out, "pooler_output", None) is None or not self.has_pooler:
+                what = "layer" if self.has_pooler else "weights (pooler.dense.* are not in its files)"
                 raise ModelUnavailableError(
-                    f"The model in {self.path} has no pooler layer, so it has no BERT sentence vector.",
-                    fix="use it as a token model (embed) with pooling='mean' or 'cls'")
+                    f"The model in {self.path} has no pooler {what}, so it has no BERT sentence vector.",
+                    fix="use it as a token model (an embed ref, not embed_sentence) with pooling='mean' or 'cls'")
             vectors = out.pooler_output
         return vectors.float().cpu().numpy()
 
@@ -294,17 +299,24 @@ def _max_length(config: PretrainedConfig, tokenizer: PreTrainedTokenizerBase) ->
     return limit
 
 
-def _load_weights(auto_model: type[AutoModel], path: str, dtype: str) -> Any:  # PreTrainedModel; mypy misreads .to()
-    """from_pretrained: safetensors preferred, a .bin only through torch's weights_only loader.
+def _load_weights(auto_model: type[AutoModel], path: str, dtype: str) -> tuple[Any, list[str]]:
+    """from_pretrained (the model, and the names of weights its files lack): safetensors
+    preferred, a .bin only through torch's weights_only loader.
 
     ``sources.check_model_dir`` has already refused custom code and truncated or corrupted files;
     what can still go wrong here is reported as ModelUnavailableError naming the directory.
+    transformers' load report (e.g. a MISSING pooler table) is not printed: a missing pooler is
+    reported by easynlu when a sentence vector needs it, other problems in the error.
     """
     import pickle
 
+    report = _CapturedLog()
     try:
-        return auto_model.from_pretrained(path, dtype=DTYPES[dtype], attn_implementation="sdpa",
-                                          trust_remote_code=False, weights_only=True)
+        with report:
+            model, info = auto_model.from_pretrained(
+                path, dtype=DTYPES[dtype], attn_implementation="sdpa", trust_remote_code=False,
+                weights_only=True, output_loading_info=True)
+        return model, list(info.get("missing_keys", ()))
     except pickle.UnpicklingError as err:
         raise ModelUnavailableError(
             f"The weights in {path} (pytorch_model.bin) hold objects other than tensors. easynlu "
@@ -313,8 +325,34 @@ def _load_weights(auto_model: type[AutoModel], path: str, dtype: str) -> Any:  #
         ) from err
     except (OSError, RuntimeError) as err:
         files = sorted(os.listdir(path))
+        details = "".join(f"\n{line}" for line in report.lines)
         raise ModelUnavailableError(
-            f"Cannot load the weights in {path} ({type(err).__name__}: {err}); it holds {files}.",
+            f"Cannot load the weights in {path} ({type(err).__name__}: {err}); it holds {files}.{details}",
             fix="save the model there again with model.save_pretrained(dir), which writes "
                 "model.safetensors beside config.json",
         ) from err
+
+
+class _CapturedLog(logging.Handler):
+    """Keeps transformers' model-loading log lines instead of printing them, while in a with block."""
+
+    _LOGGER = "transformers.modeling_utils"
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def __enter__(self) -> _CapturedLog:
+        logger = logging.getLogger(self._LOGGER)
+        self._propagate = logger.propagate
+        logger.addHandler(self)
+        logger.propagate = False
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logger = logging.getLogger(self._LOGGER)
+        logger.removeHandler(self)
+        logger.propagate = self._propagate
