@@ -24,9 +24,12 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
     import torch
 
+    from .hub import CachedModel
     from .loaded import LoadedModel
     from .pipeline import Pipeline
 
@@ -36,6 +39,9 @@ __all__ = [
     "models",
     "loaded_models",
     "unload",
+    "download",
+    "cached_models",
+    "delete_cached",
     "set_alias",
     "remove_alias",
     "user_aliases",
@@ -59,14 +65,18 @@ def load(request: str | os.PathLike[str], *, device: str | torch.device | None =
     ``request`` holds catalogue refs (``"en.embed.bert.small_L12_128"``), ``hf:ORG/NAME`` ids
     or directory paths. ``device=None`` picks CUDA, then MPS, then CPU; ``gpu=True`` insists on
     CUDA. ``dtype`` defaults to float32 on CPU and float16 on CUDA; outputs are always float32.
-    ``offline=True`` (or HF_HUB_OFFLINE=1) never contacts the Hugging Face Hub.
+    ``offline=True`` (or HF_HUB_OFFLINE=1) never contacts the Hugging Face Hub. A directory
+    written by ``pipe.save(dir)`` loads that saved pipeline, after checking every file's sha256.
 
     Raises UnknownReferenceError (a KeyError) with suggestions for an unknown name,
     OptionError for the same model twice, DeviceError for ``gpu=True`` without CUDA.
     """
+    from . import saved
     from .pipeline import Pipeline
     from .resolve import resolve
 
+    if isinstance(request, (str, os.PathLike)) and saved.is_saved_pipeline(request):
+        return saved.load(request, device=device, gpu=gpu or None, dtype=dtype)
     return Pipeline(resolve(request), device=device, gpu=gpu, dtype=dtype, offline=offline)
 
 
@@ -103,6 +113,43 @@ def unload(ref: str | os.PathLike[str] | None = None) -> list[LoadedModel]:
     return _unload(None if ref is None else resolve(ref))
 
 
+def download(request: str | os.PathLike[str], *, force: bool = False) -> list[Path]:
+    """Fetch the files of ``request``'s models into the Hugging Face cache now, so later loads work offline.
+
+    ``request`` holds catalogue refs and ``hf:ORG/NAME`` ids (directories need nothing). Weights come as
+    safetensors when the repo has them, with config, tokenizer and sentence-transformers files, shown
+    with huggingface_hub's progress bars. A model shipped in an installed package is already offline
+    (its folder is returned) unless ``force=True``. Returns each model's directory, in request order.
+
+    Raises UnknownReferenceError for a bad ref; ModelUnavailableError when offline (HF_HUB_OFFLINE=1),
+    when the Hub is unreachable or has no such model, saying what to do.
+    """
+    from .hub import download as _download
+
+    return _download(request, force=force)
+
+
+def cached_models(all: bool = False) -> list[CachedModel]:
+    """The catalogue's models in the Hugging Face cache: id, refs, size_bytes, revisions, path.
+
+    ``all=True`` lists every cached model repo (those the catalogue does not know have ``refs=()``).
+    ``pd.DataFrame(easynlu.cached_models())`` shows them as a table.
+    """
+    from .hub import cached_models as _cached_models
+
+    return _cached_models(all=all)
+
+
+def delete_cached(request: str | os.PathLike[str]) -> int:
+    """Delete every cached revision of ``request``'s Hub models; returns the bytes freed (0 if not cached).
+
+    Raises UnknownReferenceError for a bad ref, OptionError for a directory path.
+    """
+    from .hub import delete_cached as _delete_cached
+
+    return _delete_cached(request)
+
+
 def set_alias(name: str, ref: str) -> None:
     """Save ``name`` as your own alias for one reference (kept in the platformdirs user config dir).
 
@@ -135,4 +182,8 @@ def __getattr__(name: str) -> Any:
         from .pipeline import Pipeline
 
         return Pipeline
+    if name == "plot":  # easynlu.plot without an explicit import (matplotlib loads on first use)
+        import importlib
+
+        return importlib.import_module(".plot", __name__)
     raise AttributeError(f"module 'easynlu' has no attribute {name!r}")

@@ -1,9 +1,13 @@
-"""The ``easynlu`` command line: ``easynlu predict`` and ``easynlu models``.
+"""The ``easynlu`` command line: predict, models, download, cache and save.
 
     easynlu predict "I love NLP"                      # token level, the offline default model
     easynlu predict "I love NLP" --level document --format json
     cat texts.txt | easynlu predict - --model embed_sentence --format csv > vectors.csv
     easynlu models "*small*"
+    easynlu download en.embed.bert.small_L4_256       # fetch now, work offline later
+    easynlu cache                                     # what the Hugging Face cache holds
+    easynlu cache --delete en.embed.bert.small_L4_256
+    easynlu save embed embed_sentence ./my-pipeline
 
 Importing this module is light: pandas and torch load only when a command runs.
 """
@@ -52,8 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--positions", action="store_true", help="add start and end character offsets")
     predict.add_argument("--normalize", action="store_true", help="L2-normalise every vector")
     predict.add_argument("--pooling", choices=POOLINGS, default=DEFAULTS.pooling,
-                         help=f"how a token model pools words into sentence/document vectors "
-                              f"(default: {DEFAULTS.pooling})")
+                         help="how a token model pools words into sentence/document vectors "
+                              "(default: the model's own pooling if it defines one, else mean)")
     predict.add_argument("--subword-pooling", choices=SUBWORD_POOLINGS, default=DEFAULTS.subword_pooling,
                          help=f"a word's vector from its wordpieces (default: {DEFAULTS.subword_pooling})")
     predict.add_argument("--layers", type=int, nargs="+", default=[DEFAULTS.layers], metavar="N",
@@ -80,7 +84,37 @@ def _parser() -> argparse.ArgumentParser:
                         help="a glob on refs and aliases, e.g. '*small*' or 'en.embed_sentence.*'")
     models.add_argument("-f", "--format", choices=FORMATS, default="table", help="output format (default: table)")
     models.set_defaults(run=_models)
+    _add_hub_commands(commands)
     return parser
+
+
+def _add_hub_commands(commands: argparse._SubParsersAction) -> None:
+    download = commands.add_parser(
+        "download", help="fetch models into the Hugging Face cache now, to work offline later",
+        description="Download each REF's config, tokenizer and weights (safetensors preferred) into the "
+                    "Hugging Face cache. Models shipped in an installed package need no download.")
+    download.add_argument("refs", nargs="+", metavar="REF", help="a catalogue ref or hf:ORG/NAME")
+    download.add_argument("--force", action="store_true",
+                          help="download a packaged model into the Hugging Face cache too")
+    download.set_defaults(run=_download)
+
+    cache = commands.add_parser(
+        "cache", help="list or delete the cached models",
+        description="List the models in the Hugging Face cache that the catalogue knows, or delete models.")
+    cache.add_argument("--all", action="store_true", help="list every cached model repo, known or not")
+    cache.add_argument("--delete", nargs="+", metavar="REF", default=None,
+                       help="delete every cached revision of these models")
+    cache.add_argument("-f", "--format", choices=FORMATS, default="table", help="output format (default: table)")
+    cache.set_defaults(run=_cache)
+
+    save = commands.add_parser(
+        "save", help="save a pipeline's models and settings to a directory",
+        description="Load the pipeline REF... and save it to DIR with Pipeline.save.")
+    save.add_argument("refs", nargs="+", metavar="REF", help="model reference(s) of the pipeline")
+    save.add_argument("dir", metavar="DIR", help="the directory to save to")
+    save.add_argument("--offline", action="store_true",
+                      help="never contact the Hugging Face Hub (as HF_HUB_OFFLINE=1)")
+    save.set_defaults(run=_save)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,6 +292,75 @@ def _models(args: argparse.Namespace) -> None:
             print(json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False))
     else:
         table.to_csv(sys.stdout, index=False, lineterminator="\n")
+
+
+# -- download, cache, save --------------------------------------------------------------------------
+_HOW = {
+    "downloaded": "in the Hugging Face cache",
+    "packaged": "shipped in an installed package, available offline",
+    "directory": "a local directory, nothing to download",
+}
+
+
+def _download(args: argparse.Namespace) -> None:
+    from easynlu import hub
+
+    for done in hub.fetch(" ".join(args.refs), force=args.force):
+        name = done.ref if done.ref == done.model else f"{done.ref} ({done.model})"
+        print(f"{name}: {_HOW[done.how]}: {done.path}", flush=True)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f}"
+
+
+def _cache(args: argparse.Namespace) -> None:
+    from easynlu import hub
+
+    if args.delete:
+        for model, freed in hub.delete_each(" ".join(args.delete)):
+            if freed is None:
+                print(f"{model}: not cached (in {hub.cache_dir()}), nothing to delete")
+            else:
+                print(f"{model}: deleted, freed {_mb(freed)} MB")
+        return
+    cached = hub.cached_models(all=args.all)
+    rows = [{"model": m.model, "refs": ", ".join(m.refs), "size_mb": _mb(m.size_bytes), "size_bytes": m.size_bytes,
+             "revisions": m.revisions, "path": str(m.path)} for m in cached]
+    if args.format == "json":
+        for m, row in zip(cached, rows, strict=True):
+            record = {**row, "refs": list(m.refs), "size_mb": round(m.size_bytes / 1e6, 1)}
+            print(json.dumps(record, ensure_ascii=False))
+    elif args.format == "csv":
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=["model", "refs", "size_bytes", "revisions", "path"],
+                                extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    elif not rows:
+        what = "model repos" if args.all else "catalogue models (--all lists every model repo)"
+        print(f"no cached {what} in {hub.cache_dir()}", file=sys.stderr)
+    else:
+        print(_text_table(rows, ["model", "refs", "size_mb", "revisions"], ["model", "refs", "size (MB)", "revisions"]))
+
+
+def _text_table(rows: list[dict[str, Any]], keys: list[str], headers: list[str]) -> str:
+    """Rows as text columns under a header line, sizes and counts right-aligned."""
+    cells = [headers] + [[str(row[k]) for k in keys] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(keys))]
+    numeric = [k in ("size_mb", "revisions") for k in keys]
+    return "\n".join(
+        "  ".join(cell.rjust(w) if num else cell.ljust(w) for cell, w, num in zip(line, widths, numeric, strict=True)
+                  ).rstrip()
+        for line in cells)
+
+
+def _save(args: argparse.Namespace) -> None:
+    # Any: Pipeline.save is new; the annotation keeps mypy quiet whether or not it has landed
+    pipe: Any = easynlu.load(" ".join(args.refs), offline=True if args.offline else None)
+    path = pipe.save(args.dir)
+    print(f"saved {' '.join(args.refs)} to {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
 
     from .compute import Part
     from .encoded import Encoded
+    from .search import Index, SearchLevel
 
 
 class Pipeline:
@@ -119,6 +122,60 @@ class Pipeline:
         encoded = self._encode(docs.texts, "document", options)
         blocks = [encoded.vectors[c.column] for c in self.components]
         return blocks[0] if len(blocks) == 1 else np.ascontiguousarray(np.hstack(blocks))
+
+    # -- similarity and search (easynlu/search.py) ----------------------------------------------
+    def similarity(self, a: Any, b: Any = None, *, level: SearchLevel = "document", **options: Any) -> pd.DataFrame:
+        """Cosine similarities as a float32 DataFrame: rows are ``a``'s texts, columns ``b``'s (``a``'s if None).
+
+        ``a`` and ``b`` are any input of ``predict``. Rows and columns are labelled by a Series'
+        or DataFrame's index, else by the texts; at ``level="sentence"`` by a MultiIndex
+        (document label, sentence). ``options`` are ``predict``'s keywords (pooling, layers,
+        text_column, ...). A text without tokens gives NaN. Raises OptionError for a bad level
+        or option, and as ``predict``.
+        """
+        from .search import similarity
+
+        return similarity(self, a, b, level=level, **options)
+
+    def index(self, corpus: Any, *, level: SearchLevel = "document", **options: Any) -> Index:
+        """Embed ``corpus`` once into an exact cosine :class:`easynlu.search.Index` for ``search``.
+
+        One row per document (or per sentence at ``level="sentence"``), labelled by the
+        document's label (a Series'/DataFrame's index, else its text); texts without tokens are
+        left out. ``index.save(path)`` / ``Index.load(path)`` keep it on disk (numpy, no pickle).
+        Raises OptionError for a bad level or option, and as ``predict``.
+        """
+        from .search import index
+
+        return index(self, corpus, level=level, **options)
+
+    def search(self, queries: Any, corpus: Any, k: int = 5, *, level: SearchLevel = "document",
+               **options: Any) -> pd.DataFrame:
+        """The ``k`` corpus entries closest by cosine to each query: one row per (query, rank).
+
+        ``corpus`` is any input of ``predict`` (embedded at ``level``) or an Index from
+        :meth:`index` (not re-embedded; its own level is used). Each query is one document
+        vector. Columns: ``query`` (its label), ``query_text``, ``rank`` (1..k), ``label``,
+        ``text`` (the corpus document or sentence) and ``score`` (float32 cosine). A query
+        without tokens keeps one row with missing rank, label and text and a NaN score.
+        Raises OptionError for a bad k, level or option, and as ``predict``.
+        """
+        from .search import search
+
+        return search(self, queries, corpus, k, level=level, **options)
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write this pipeline and its model files to ``directory``, for machines with no network.
+
+        ``easynlu.load(directory)`` loads it back offline, with the same refs, output columns and
+        outputs, and checks the sha256 of every file first. Returns the directory's absolute path.
+        An earlier easynlu save in ``directory`` is replaced. Raises OptionError when ``directory``
+        is a file or a non-empty directory that is not an easynlu save; ModelUnavailableError when
+        a model's files cannot be found.
+        """
+        from .saved import save
+
+        return save(self, directory)
 
     def _encode(self, texts: list[str], level: Level, options: Options) -> Encoded:
         from .compute import encode

@@ -22,7 +22,7 @@ from . import catalogue
 from .errors import ModelUnavailableError
 
 # Files a model needs; safetensors weights are preferred, pytorch_model.bin only as a fallback.
-_CONFIG_FILES = ["*.json", "vocab.txt", "*.model", "merges.txt", "tokenizer*"]
+_CONFIG_FILES = ["*.json", "vocab.txt", "*.model", "merges.txt", "tokenizer*"]  # shard indexes are *.json
 _TRUE = {"1", "true", "yes", "on"}
 # A tokenizer needs one of these (fast tokenizer, WordPiece, BPE, SentencePiece).
 _VOCAB_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "*.model")
@@ -147,7 +147,8 @@ def download(repo_id: str) -> Path:
     from huggingface_hub import list_repo_files, snapshot_download
 
     files = list_repo_files(repo_id)
-    weights = ["*.safetensors"] if any(f.endswith(".safetensors") for f in files) else ["pytorch_model.bin"]
+    has_safetensors = any(f.endswith(".safetensors") for f in files)
+    weights = ["*.safetensors"] if has_safetensors else ["pytorch_model*.bin"]  # shards and their index
     return Path(snapshot_download(repo_id, allow_patterns=_CONFIG_FILES + weights, cache_dir=_cache_dir()))
 
 

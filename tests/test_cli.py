@@ -16,8 +16,11 @@ import sys
 
 import numpy as np
 import pytest
+import test_hub
 
 import easynlu
+import easynlu.catalogue
+import easynlu.pipeline
 from easynlu import cli
 
 # Each predict subprocess costs ~6 s of CPU (torch, transformers, sentence-transformers imports):
@@ -179,7 +182,8 @@ def test_cli_version():
 
 # -- in process: cheap checks of the pieces ---------------------------------------------------
 def test_cli_import_is_light():
-    code = ("import sys, easynlu.cli; heavy = [m for m in ('torch', 'transformers', 'pandas') "
+    code = ("import sys, easynlu.cli, easynlu.hub; heavy = [m for m in ('torch', 'transformers', 'pandas', "
+            "'huggingface_hub') "
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -226,3 +230,92 @@ def test_cli_short_vector():
     assert cli._short_vector(vector, 4) == "[-0.19, -1.13, 0.50, 2.00]"
     assert cli._short_vector(None, 3) == "None"
     assert cli._vector_list(vector) == [-0.194, -1.126, 0.5, 2.0]  # shortest float32 spelling
+
+
+# -- download, cache, save (in process, offline; the Hub is a fake) ---------------------------
+@pytest.fixture(scope="module")
+def small_bert(tmp_path_factory):
+    return test_hub.make_bert_dir(tmp_path_factory.mktemp("small-bert"), layers=2, hidden=128, heads=2, seed=3)
+
+
+@pytest.fixture
+def hub_cache(hf_cache):
+    with test_hub.added_repos(hf_cache) as cache:
+        yield cache
+
+
+def test_cli_download_packaged_needs_nothing_and_offline_refuses(capsys, minilm_dir):
+    assert cli.main(["download", "embed"]) == 0
+    out = capsys.readouterr().out
+    assert out == (f"en.embed.minilm (sentence-transformers/all-MiniLM-L6-v2): shipped in an installed package, "
+                   f"available offline: {minilm_dir}\n")
+    assert cli.main(["download", test_hub.REF]) == 2  # HF_HUB_OFFLINE=1 in the tests
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith(f"error: Cannot download {test_hub.MODEL}: downloading needs the network")
+    assert "HF_HUB_OFFLINE" in captured.err
+
+
+def test_cli_download_puts_the_model_in_the_cache(capsys, monkeypatch, hub_cache, small_bert):
+    fake = test_hub.start_fake_hub(monkeypatch, hub_cache, small_bert)
+    assert cli.main(["download", test_hub.REF, "en.embed.bert.tiny"]) == 0  # the same model twice: once
+    snapshot = test_hub.repo_dir(hub_cache, test_hub.MODEL) / "snapshots" / ("0" * 40)
+    assert capsys.readouterr().out == f"{test_hub.REF} ({test_hub.MODEL}): in the Hugging Face cache: {snapshot}\n"
+    assert [call[0] for call in fake.calls] == [test_hub.MODEL]
+    assert (snapshot / "model.safetensors").is_file()
+
+
+def test_cli_cache_lists_and_deletes(capsys, hub_cache, small_bert):
+    test_hub.put_in_hf_cache(hub_cache, test_hub.MODEL, small_bert)
+    size = sum(f.stat().st_size for f in (test_hub.repo_dir(hub_cache, test_hub.MODEL) / "blobs").iterdir())
+    refs = [ref for ref, e in easynlu.catalogue.entries().items() if e.model == test_hub.MODEL]
+
+    assert cli.main(["cache"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["model", "refs", "size", "(MB)", "revisions"]
+    row = next(line for line in lines if line.startswith(test_hub.MODEL + " "))
+    assert row.split()[-2:] == [f"{size / 1e6:.1f}", "1"]
+    assert ", ".join(refs) in row
+
+    assert cli.main(["cache", "--format", "json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    record = next(r for r in records if r["model"] == test_hub.MODEL)
+    assert (record["refs"], record["size_bytes"], record["revisions"]) == (refs, size, 1)
+
+    assert cli.main(["cache", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert next(r for r in rows if r["model"] == test_hub.MODEL)["size_bytes"] == str(size)
+
+    assert cli.main(["cache", "--delete", "en.embed.bert.tiny"]) == 0
+    assert capsys.readouterr().out == f"{test_hub.MODEL}: deleted, freed {size / 1e6:.1f} MB\n"
+    assert not test_hub.repo_dir(hub_cache, test_hub.MODEL).exists()
+    assert cli.main(["cache", "--delete", test_hub.REF]) == 0
+    assert capsys.readouterr().out.startswith(f"{test_hub.MODEL}: not cached")
+    assert cli.main(["cache", "--delete", "no-such-model"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("error: Unknown model reference 'no-such-model'")
+
+
+def test_cli_cache_empty(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    assert cli.main(["cache"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("no cached catalogue models")
+    assert str(tmp_path) in captured.err
+    assert cli.main(["cache", "--all", "--format", "json"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_cli_save_saves_the_pipeline_of_the_refs(capsys, monkeypatch, tmp_path):
+    # Pipeline.save is stubbed: this checks the wiring only (the saving has its own tests)
+    saved = []
+
+    def fake_save(pipe, directory):
+        saved.append(([c.ref for c in pipe.components], pipe.offline, directory))
+        return tmp_path / "out"
+
+    monkeypatch.setattr(easynlu.pipeline.Pipeline, "save", fake_save, raising=False)
+    assert cli.main(["save", "embed", "embed_sentence", str(tmp_path / "mine"), "--offline"]) == 0
+    assert [s[0] for s in saved] == [["en.embed.minilm", "en.embed_sentence.minilm"]]
+    assert saved[0][1:] == (True, str(tmp_path / "mine"))
+    assert capsys.readouterr().out == f"saved embed embed_sentence to {tmp_path / 'out'}\n"

@@ -109,3 +109,32 @@ def test_notebook_quickstart_runs_offline_in_this_interpreter(kernel_manager_fac
     assert "en.embed.bert.small_L4_512" in text_of(tagged(notebook, "models"))
     info = text_of(tagged(notebook, "info"))
     assert "'loaded': True" in info and "sentence-transformers/all-MiniLM-L6-v2" in info
+
+
+def test_notebook_similarity_and_plots_runs_offline(kernel_manager_factory):
+    path = NOTEBOOKS / "similarity_and_plots.ipynb"
+    notebook = execute(path, kernel_manager_factory)
+
+    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+    assert 'os.environ["HF_HUB_OFFLINE"] = "1"' in notebook.cells[0].source
+
+    similarity = text_of(tagged(notebook, "similarity"))
+    assert "(12, 12)" in similarity and "guitar" in similarity and "snow" in similarity
+    two_lists = text_of(tagged(notebook, "similarity_ab"))
+    assert "(2, 12)" in two_lists and "guitar" in two_lists
+
+    search = text_of(tagged(notebook, "search"))
+    assert "top hit: music |" in search
+    for column in ("query_text", "rank", "label", "text", "score"):
+        assert column in search
+
+    index = text_of(tagged(notebook, "index"))
+    assert "Will it rain tomorrow? -> weather:" in index
+    assert "How did the shares do? -> money:" in index
+    assert "Which instrument does she play? -> music:" in index
+
+    for tag in ("heatmap", "map"):
+        images = [o for o in tagged(notebook, tag).outputs
+                  if o.output_type == "display_data" and "image/png" in o.get("data", {})]
+        assert len(images) == 1, f"the {tag!r} cell should show one figure"

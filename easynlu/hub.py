@@ -1,0 +1,212 @@
+"""Fetch a model's files ahead of time, and see or delete what the Hugging Face cache holds.
+
+Downloading is ``sources.download`` (huggingface_hub's ``snapshot_download``, with its own
+progress bars); listing and deleting are huggingface_hub's ``scan_cache_dir`` and
+``delete_revisions``. easynlu walks no cache directory by hand. huggingface_hub is imported
+inside the functions, so importing this module stays light.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import catalogue, sources
+from .errors import ModelUnavailableError, OptionError, OptionTypeError
+from .resolve import Component, resolve
+
+if TYPE_CHECKING:
+    from huggingface_hub import CachedRepoInfo, HFCacheInfo
+
+# Exception class names (anywhere in the class's bases) that mean the Hub could not be reached,
+# whichever HTTP library huggingface_hub uses (httpx, httpx2, requests).
+_UNREACHABLE = {"TransportError", "ConnectError", "ConnectionError", "TimeoutException", "Timeout",
+                "LocalEntryNotFoundError"}
+
+
+@dataclass(frozen=True)
+class CachedModel:
+    """A model repo in the Hugging Face cache: its id, the catalogue refs naming it, its size."""
+
+    model: str  # Hugging Face id, e.g. "google/bert_uncased_L-2_H-128_A-2"
+    refs: tuple[str, ...]  # catalogue refs naming it; () for a repo the catalogue does not know
+    size_bytes: int  # sum of its blob files
+    revisions: int  # how many revisions (commits) are cached
+    path: Path  # its folder in the cache, models--ORG--NAME
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What ``fetch`` did for one model of a request."""
+
+    ref: str  # the component's canonical ref
+    model: str  # Hugging Face id, or the directory path
+    path: Path  # where the model's files are now
+    how: str  # "downloaded", "packaged" or "directory"
+
+
+def fetch(request: str | os.PathLike[str], *, force: bool = False) -> Iterator[Fetched]:
+    """Make each model of ``request`` available offline, yielding what was done, one model at a time.
+
+    Hub models (catalogue refs and ``hf:ORG/NAME``) are downloaded into the Hugging Face cache
+    (safetensors weights if the repo has any, else pytorch_model.bin, plus config, tokenizer and
+    sentence-transformers files); files already cached and current are not fetched again. A
+    model shipped in an installed package needs nothing (unless ``force=True``); a directory
+    needs nothing. The same model named twice is fetched once.
+
+    Raises UnknownReferenceError for a bad ref, ModelUnavailableError when offline
+    (HF_HUB_OFFLINE=1) or when a download fails or gives unusable files.
+    """
+    seen: set[str] = set()
+    for comp in _components(request):
+        if comp.model in seen:
+            continue
+        seen.add(comp.model)
+        yield _fetch_one(comp, force)
+
+
+def download(request: str | os.PathLike[str], *, force: bool = False) -> list[Path]:
+    """Fetch every model of ``request`` now, so that later loads work offline; see :func:`fetch`.
+
+    Returns, per model (in request order, each model once), the directory its files are in:
+    the Hugging Face cache snapshot, the installed package's folder, or the directory itself.
+    """
+    return [done.path for done in fetch(request, force=force)]
+
+
+def _components(request: str | os.PathLike[str]) -> tuple[Component, ...]:
+    """The request's components; unlike a pipeline, it may name one model twice (e.g. by an alias)."""
+    try:
+        return resolve(request)
+    except OptionTypeError:
+        raise
+    except OptionError:  # the same model twice: fine here, each model is handled once
+        return tuple(comp for token in os.fspath(request).split() for comp in resolve(token))
+
+
+def _fetch_one(comp: Component, force: bool) -> Fetched:
+    if comp.source == "path":
+        return Fetched(comp.ref, comp.model, Path(comp.model), "directory")
+    entry = catalogue.packaged(comp.model)
+    if entry is not None and entry.package and not force:
+        found = sources.from_package(entry.package, entry.sha256)
+        if found is not None:
+            return Fetched(comp.ref, comp.model, found, "packaged")
+    if sources.is_offline():
+        raise ModelUnavailableError(
+            f"Cannot download {comp.model}: downloading needs the network, and HF_HUB_OFFLINE is set.",
+            fix="unset HF_HUB_OFFLINE (e.g. `HF_HUB_OFFLINE=0 easynlu download ...`) and run it again")
+    try:
+        path = sources.download(comp.model)
+    except Exception as err:
+        raise _download_error(comp.model, err) from err
+    sources.check_model_dir(path)
+    return Fetched(comp.ref, comp.model, path, "downloaded")
+
+
+def _download_error(model: str, err: Exception) -> ModelUnavailableError:
+    from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, RepositoryNotFoundError
+
+    names = {cls.__name__ for cls in type(err).__mro__}
+    first_line = (str(err).splitlines() or [""])[0]
+    what = f"a download from the Hub: failed ({type(err).__name__}: {first_line})"
+    if isinstance(err, OfflineModeIsEnabled):
+        tried = "a download from the Hub: refused, HF_HUB_OFFLINE was set when huggingface_hub was imported"
+        fix = "unset HF_HUB_OFFLINE before starting Python, then run the download again"
+    elif isinstance(err, GatedRepoError):
+        tried, fix = what, f"accept the model's terms on https://huggingface.co/{model}, log in with `hf auth login`"
+    elif isinstance(err, RepositoryNotFoundError):
+        tried = f"a download from the Hub: {model} does not exist there (or is private)"
+        fix = "check the model id (`easynlu models` lists the catalogue); for a private model, `hf auth login`"
+    elif names & _UNREACHABLE or isinstance(err, (ConnectionError, TimeoutError)):
+        tried = f"a download from the Hub: the Hub is unreachable ({type(err).__name__})"
+        fix = ("check your network connection or proxy (HTTPS_PROXY, HF_ENDPOINT) and run it again, "
+               "or copy the model to this machine and pass its directory path")
+    else:
+        tried, fix = what, "check the model id and your network, or pass a local directory path"
+    return ModelUnavailableError(f"Cannot download {model}.", [tried], fix)
+
+
+# -- the cache ---------------------------------------------------------------------------------
+def cache_dir() -> Path:
+    """The Hugging Face cache easynlu reads: HF_HUB_CACHE, else HF_HOME/hub, else huggingface_hub's default."""
+    chosen = sources._cache_dir()
+    if chosen is not None:
+        return Path(chosen)
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def _scan() -> HFCacheInfo | None:
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        return scan_cache_dir(cache_dir())
+    except CacheNotFound:  # nothing was ever cached
+        return None
+
+
+def _describe(repo: CachedRepoInfo) -> CachedModel:
+    refs = tuple(e.ref for e in catalogue.for_model(repo.repo_id))
+    return CachedModel(repo.repo_id, refs, repo.size_on_disk, len(repo.revisions), repo.repo_path)
+
+
+def cached_models(all: bool = False) -> list[CachedModel]:
+    """The models in the Hugging Face cache that the catalogue knows, sorted by model id.
+
+    ``all=True`` lists every cached model repo, the ones the catalogue does not know with
+    ``refs=()``. An absent cache is an empty list.
+    """
+    info = _scan()
+    if info is None:
+        return []
+    repos = [r for r in info.repos if r.repo_type == "model" and (all or catalogue.for_model(r.repo_id))]
+    return sorted((_describe(r) for r in repos), key=lambda m: m.model.lower())
+
+
+def delete_each(request: str | os.PathLike[str]) -> Iterator[tuple[str, int | None]]:
+    """Delete every cached revision of each Hub model of ``request``, one model at a time.
+
+    Yields ``(model id, bytes freed)``, with None for a model that was not in the cache.
+    Raises UnknownReferenceError for a bad ref, OptionError for a directory path (easynlu
+    deletes only what the Hugging Face cache holds).
+    """
+    components = _components(request)
+    for comp in components:
+        if comp.source == "path":
+            raise OptionError(f"{comp.model} is a directory of yours, not a model in the Hugging Face cache; "
+                              f"easynlu deletes only cached Hub models (delete the directory yourself).")
+    seen: set[str] = set()
+    for comp in components:
+        if comp.model.lower() in seen:
+            continue
+        seen.add(comp.model.lower())
+        yield comp.model, _delete_model(comp.model)
+
+
+def _delete_model(model: str) -> int | None:
+    info = _scan()
+    repo = None if info is None else next(
+        (r for r in info.repos if r.repo_type == "model" and r.repo_id.lower() == model.lower()), None)
+    if info is None or repo is None:
+        return None
+    strategy = info.delete_revisions(*(rev.commit_hash for rev in repo.revisions))
+    strategy.execute()
+    return strategy.expected_freed_size
+
+
+def delete_cached(request: str | os.PathLike[str]) -> int:
+    """Delete the cached files of each Hub model of ``request``; returns the bytes freed (0 if none was cached).
+
+    Raises UnknownReferenceError for a bad ref, OptionError for a directory path.
+    """
+    return sum(freed or 0 for _, freed in delete_each(request))
+
+
+__all__ = ["CachedModel", "Fetched", "cache_dir", "cached_models", "delete_cached", "delete_each", "download",
+           "fetch"]
