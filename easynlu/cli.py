@@ -357,8 +357,7 @@ def _text_table(rows: list[dict[str, Any]], keys: list[str], headers: list[str])
 
 
 def _save(args: argparse.Namespace) -> None:
-    # Any: Pipeline.save is new; the annotation keeps mypy quiet whether or not it has landed
-    pipe: Any = easynlu.load(" ".join(args.refs), offline=True if args.offline else None)
+    pipe = easynlu.load(" ".join(args.refs), offline=True if args.offline else None)
     path = pipe.save(args.dir)
     print(f"saved {' '.join(args.refs)} to {path}")
 

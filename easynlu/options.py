@@ -47,27 +47,27 @@ class Options:
 
     def __post_init__(self) -> None:
         if self.output_level is not None:
-            _choice("output_level", self.output_level, LEVELS)
+            check_choice("output_level", self.output_level, LEVELS)
         if self.pooling is not None:
-            _choice("pooling", self.pooling, POOLINGS)
-        _choice("subword_pooling", self.subword_pooling, SUBWORD_POOLINGS)
-        _choice("layer_pooling", self.layer_pooling, LAYER_POOLINGS)
+            check_choice("pooling", self.pooling, POOLINGS)
+        check_choice("subword_pooling", self.subword_pooling, SUBWORD_POOLINGS)
+        check_choice("layer_pooling", self.layer_pooling, LAYER_POOLINGS)
         _flag("positions", self.positions)
         _flag("normalize", self.normalize)
         if self.progress is not None:
             _flag("progress", self.progress)
         self.layer_indices  # noqa: B018  (checks layers)
         batch_size = self.batch_size
-        if batch_size is not None and (not _is_int(batch_size) or batch_size < 1):
+        if batch_size is not None and (not is_int(batch_size) or batch_size < 1):
             raise OptionError(f"batch_size={batch_size!r}: pass a positive int (texts per batch) or None.")
 
     @property
     def layer_indices(self) -> tuple[int, ...]:
         """``layers`` as a non-empty tuple of ints."""
         layers = self.layers
-        if _is_int(layers):
+        if is_int(layers):
             return (int(layers),)  # type: ignore[arg-type]
-        if isinstance(layers, (list, tuple)) and layers and all(_is_int(x) for x in layers):
+        if isinstance(layers, (list, tuple)) and layers and all(is_int(x) for x in layers):
             return tuple(int(x) for x in layers)
         raise OptionError(f"layers={layers!r}: pass an int (-1 is the last layer) or a non-empty list of ints.")
 
@@ -75,11 +75,13 @@ class Options:
 NAMES: tuple[str, ...] = tuple(f.name for f in fields(Options))
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
+    """Whether ``value`` is an int (numpy ints too), and not a bool."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _choice(name: str, value: object, allowed: Sequence[str]) -> None:
+def check_choice(name: str, value: object, allowed: Sequence[str]) -> None:
+    """Raise OptionError naming ``name`` and the ``allowed`` values unless ``value`` is one of them."""
     if not isinstance(value, str) or value not in allowed:
         raise OptionError(f"{name}={value!r} is not supported: use one of {', '.join(map(repr, allowed))}.")
 

@@ -66,6 +66,11 @@ class Pipeline:
         return all(loaded.is_loaded(c, self._device, self._dtype) for c in self.components)
 
     @property
+    def load_options(self) -> dict[str, Any]:
+        """The options this pipeline was loaded with: device, gpu, dtype, offline (as given)."""
+        return {"device": self._device_arg, "gpu": self._gpu, "dtype": self._dtype_arg, "offline": self.offline}
+
+    @property
     def default_level(self) -> Level:
         """The first component's level: sentence for ``embed_sentence``, else token."""
         return "sentence" if self.components[0].action == "embed_sentence" else "token"

@@ -52,6 +52,7 @@ def save(pipe: Pipeline, directory: str | os.PathLike[str]) -> Path:
     """
     from . import __version__
 
+    given = pipe.load_options
     target = Path(directory).expanduser().absolute()
     _check_target(target)
     sources_dirs = [sources.locate(c.source, c.model, offline=pipe.offline) for c in pipe.components]
@@ -73,9 +74,9 @@ def save(pipe: Pipeline, directory: str | os.PathLike[str]) -> Path:
             "easynlu_version": __version__,
             "components": entries,
             "default_level": pipe.default_level,
-            "device": None if pipe._device_arg is None else str(pipe._device_arg),
-            "gpu": bool(pipe._gpu),
-            "dtype": None if pipe._dtype_arg is None else str(pipe._dtype_arg),
+            "device": None if given["device"] is None else str(given["device"]),
+            "gpu": bool(given["gpu"]),
+            "dtype": None if given["dtype"] is None else str(given["dtype"]),
             "files": dict(sorted(files.items())),
         }
         with open(tmp / MANIFEST, "w", encoding="utf-8") as f:  # last: its presence marks a complete save
@@ -247,21 +248,18 @@ def _inside(root: Path, rel: str) -> Path:
 
 def _verify(root: Path, files: dict[str, str]) -> None:
     """Check every listed file's sha256, and that no unlisted file sits among the models."""
-    stats = {}
-    for rel in files:
-        path = _inside(root, rel)
+    paths = {rel: _inside(root, rel) for rel in files}
+    for path in paths.values():
         if not path.is_file():
             raise ModelUnavailableError(f"{path} is missing from the saved pipeline in {root}.", fix=_FIX)
-        stat = path.stat()
-        stats[rel] = (str(path), stat.st_size, stat.st_mtime_ns)
-        sources._sha256(*stats[rel], wait=False)  # hash the files in parallel
+        sources.file_sha256(path, wait=False)  # hash the files in parallel
     for rel, expected in files.items():
-        found = sources._sha256(*stats[rel])
+        found = sources.file_sha256(paths[rel])
         if found != expected:
             raise ModelUnavailableError(
-                f"{stats[rel][0]} does not match the sha256 in {root / MANIFEST} (expected {expected}, "
+                f"{paths[rel]} does not match the sha256 in {root / MANIFEST} (expected {expected}, "
                 f"found {found}): the file changed after it was saved; easynlu refuses to load it.", fix=_FIX)
-    listed = {_inside(root, rel) for rel in files}
+    listed = set(paths.values())
     for dirpath, dirs, names in os.walk(root / _MODELS_DIR):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in names:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import numpy as np
 
 from .errors import InputError, OptionError
-from .options import _choice, _is_int
+from .options import check_choice, is_int
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,9 +106,9 @@ def _unit(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check(k: object, level: object) -> None:
-    if not _is_int(k) or int(k) < 1:  # type: ignore[call-overload]
+    if not is_int(k) or int(k) < 1:  # type: ignore[call-overload]
         raise OptionError(f"k={k!r}: pass a positive int, the number of results per query.")
-    _choice("level", level, LEVELS)
+    check_choice("level", level, LEVELS)
 
 
 def similarity(pipe: Pipeline, a: Any, b: Any = None, *, level: SearchLevel = "document",
@@ -154,7 +154,7 @@ class Index:
                  level: SearchLevel = "document"):
         import pandas as pd
 
-        _choice("level", level, LEVELS)
+        check_choice("level", level, LEVELS)
         matrix = np.asarray(vectors, dtype=np.float32)
         if matrix.ndim != 2 or not len(matrix) == len(labels) == len(texts):
             raise InputError(f"Index needs a 2-D array and as many labels and texts as rows; got shape "
@@ -210,7 +210,7 @@ class Index:
         import pandas as pd
 
         labels = self.labels
-        if pd.api.types.is_integer_dtype(labels.dtype) or (len(labels) and all(_is_int(x) for x in labels)):
+        if pd.api.types.is_integer_dtype(labels.dtype) or (len(labels) and all(is_int(x) for x in labels)):
             stored = np.asarray(labels, dtype=np.int64)
         else:
             stored = np.array([str(x) for x in labels], dtype=str)

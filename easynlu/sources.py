@@ -70,8 +70,7 @@ def from_package(package: str, sha256: str | None = None) -> Path | None:
         return None
     if sha256:
         weights = path / "model.safetensors"
-        stat = weights.stat() if weights.is_file() else None
-        digest = _sha256(str(weights), stat.st_size, stat.st_mtime_ns) if stat else "missing"
+        digest = file_sha256(weights) if weights.is_file() else "missing"
         if digest != sha256:
             raise ModelUnavailableError(
                 f"{weights} does not match the sha256 pinned in easynlu's catalogue "
@@ -85,18 +84,20 @@ _DIGESTS: dict[tuple, Future] = {}
 _DIGESTS_LOCK = threading.Lock()
 
 
-def _sha256(file: str, size: int, mtime_ns: int, wait: bool = True) -> str | None:
-    """Digest of a file, computed once per (file, size, mtime) in a process.
+def file_sha256(file: Path, wait: bool = True) -> str | None:
+    """The sha256 of ``file`` (hex), computed once per (path, size, mtime) in a process.
 
-    ``wait=False`` only starts the computation in a background thread (hashlib releases the GIL),
-    so that it overlaps the torch/transformers imports that precede the first load.
+    ``wait=False`` only starts the computation in a background thread (hashlib releases the GIL)
+    and returns None, so that hashing overlaps other work (the torch/transformers imports that
+    precede the first load, or other files). Raises OSError if the file cannot be read.
     """
-    key = (file, size, mtime_ns)
+    stat = file.stat()
+    key = (str(file), stat.st_size, stat.st_mtime_ns)
     with _DIGESTS_LOCK:
         future = _DIGESTS.get(key)
         if future is None:
             future = _DIGESTS[key] = Future()
-            threading.Thread(target=_hash_into, args=(file, future), daemon=True).start()
+            threading.Thread(target=_hash_into, args=(str(file), future), daemon=True).start()
     return future.result() if wait else None
 
 
@@ -127,8 +128,7 @@ def prefetch_digest(model: str) -> None:
     path = _package_dir(entry.package)
     weights = path / "model.safetensors" if path else None
     if weights is not None and weights.is_file():  # else from_package reports it later
-        stat = weights.stat()
-        _sha256(str(weights), stat.st_size, stat.st_mtime_ns, wait=False)
+        file_sha256(weights, wait=False)
 
 
 def from_cache(repo_id: str) -> Path | None:
