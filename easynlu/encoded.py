@@ -73,7 +73,9 @@ class Encoded:
     """Rows of one output level and one float32 matrix per embeddings column, made in one go.
 
     ``row_doc`` is non-decreasing; documents with no row here get a placeholder row later.
-    ``present[col][i]`` is False where row ``i`` has no vector (no tokens).
+    ``present[col][i]`` is False where row ``i`` has no vector (no tokens). At token and
+    sentence level ``row_sentence`` is each row's sentence number inside its document and
+    ``sentence_start``/``sentence_end`` that sentence's character span (None at document level).
     """
 
     level: str
@@ -83,3 +85,6 @@ class Encoded:
     row_end: np.ndarray
     vectors: Mapping[str, np.ndarray]
     present: Mapping[str, np.ndarray]
+    row_sentence: np.ndarray | None = None
+    sentence_start: np.ndarray | None = None
+    sentence_end: np.ndarray | None = None

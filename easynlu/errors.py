@@ -67,3 +67,7 @@ class DeviceError(EasyNLUError, RuntimeError):
 
 class OutOfMemoryError(DeviceError):
     """The device ran out of memory even on a batch of one window."""
+
+
+class EasyNLUWarning(UserWarning):
+    """A choice easynlu made for you that you may want to make yourself (the warning says how)."""

@@ -11,6 +11,7 @@ import pandas as pd
 
 from .encoded import Encoded
 from .inputs import Documents
+from .options import Options
 
 
 def _vector_column(matrix: np.ndarray, present: np.ndarray, take: np.ndarray) -> np.ndarray:
@@ -32,15 +33,20 @@ def _str_array(values: list) -> pd.api.extensions.ExtensionArray:
         return pd.array(values, dtype=pd.StringDtype("python", na_value=np.nan))
 
 
-def build(encoded: Encoded, docs: Documents, positions: bool = False) -> pd.DataFrame:
+def build(encoded: Encoded, docs: Documents, options: Options | None = None) -> pd.DataFrame:
     """The DataFrame for ``encoded``'s rows, with ``docs``' index and carried columns.
 
     Columns: the level's text column (``token``, ``sentence`` or ``document``, holding the
-    user's own text), ``start``/``end`` if ``positions``, one column of float32 row views per
-    embeddings matrix (None where a row has no vector), then the input DataFrame's other
-    columns (renamed with ``_input`` where they clash). The index repeats each document's label.
-    Raises nothing for well-formed input; it is the last, pure step.
+    user's own text); ``start``/``end`` with ``options.positions``; the ``sentence`` and
+    ``document`` texts beside finer rows with ``metadata`` or ``drop_irrelevant_cols=False``;
+    ``sentence_id`` (the sentence's number in its document) with ``metadata``; one column of
+    float32 row views per embeddings matrix (None where a row has no vector); then the input
+    DataFrame's other columns (renamed with ``_input`` where they clash; dropped with
+    ``keep_stranger_features=False``). The index repeats each document's label. Names are
+    easynlu's: ``columns="nlu"`` is applied afterwards by ``easynlu.nlu``. Raises nothing for
+    well-formed input; it is the last, pure step.
     """
+    options = options or Options()
     level = encoded.level
     n_rows = len(encoded.row_doc)
     if level == "document":
@@ -65,16 +71,39 @@ def build(encoded: Encoded, docs: Documents, positions: bool = False) -> pd.Data
             for d, s, e, t in zip(doc_of.tolist(), starts.tolist(), ends.tolist(), take.tolist(), strict=True)
         ]
         data[level] = _str_array(texts)
-    if positions:
+    if options.positions:
         data["start"] = starts.astype(np.int64)
         data["end"] = ends.astype(np.int64)
+    if level != "document" and (options.metadata or not options.drop_irrelevant_cols):
+        data.update(_context(encoded, docs, doc_of, take))
+    if level != "document" and options.metadata and encoded.row_sentence is not None:
+        found = take >= 0  # a placeholder row has no sentence
+        ids = np.zeros(len(take), dtype=np.int64)
+        ids[found] = encoded.row_sentence[take[found]]
+        data["sentence_id"] = pd.arrays.IntegerArray(ids, ~found)
     for column, matrix in encoded.vectors.items():
         data[column] = _vector_column(matrix, encoded.present[column], take)
 
     frame = pd.DataFrame(data)
-    if docs.extra is not None:  # carried columns keep their dtypes; clashing names get _input
+    if docs.extra is not None and options.keep_stranger_features:  # dtypes kept; clashing names get _input
         extra = docs.extra.iloc[doc_of].reset_index(drop=True)
         extra = extra.rename(columns={c: f"{c}_input" for c in extra.columns if c in data})
         frame = pd.concat([frame, extra], axis=1)
     frame.index = docs.index.take(doc_of)
     return frame
+
+
+def _context(encoded: Encoded, docs: Documents, doc_of: np.ndarray, take: np.ndarray) -> dict[str, object]:
+    """The texts around each row: its sentence (token rows) and its document."""
+    originals = docs.originals
+    columns: dict[str, object] = {}
+    if encoded.level == "token" and encoded.sentence_start is not None and encoded.sentence_end is not None:
+        found = take >= 0
+        starts = np.zeros(len(take), dtype=np.int64)
+        ends = np.zeros(len(take), dtype=np.int64)
+        starts[found], ends[found] = encoded.sentence_start[take[found]], encoded.sentence_end[take[found]]
+        columns["sentence"] = _str_array([(originals[d] or "")[s:e] if t >= 0 else ""
+                                          for d, s, e, t in zip(doc_of.tolist(), starts.tolist(), ends.tolist(),
+                                                                take.tolist(), strict=True)])
+    columns["document"] = _str_array([originals[d] for d in doc_of.tolist()])
+    return columns

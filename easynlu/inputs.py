@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+import warnings
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import EasyNLUWarning, InputError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,13 +117,17 @@ def _pick_text_column(frame: pd.DataFrame, text_column: Hashable | None) -> Hash
     if "text" in frame.columns:
         return "text"
     candidates = [c for c in columns if _is_text_column(frame[c])]
-    if len(candidates) == 1:
-        return candidates[0]
-    found = "no string column" if not candidates else f"several string columns {candidates}"
-    raise InputError(
-        f"Cannot tell which column holds the text: the DataFrame has {found} among {columns} "
-        f"and none is named 'text'. Pass text_column='<name>'."
-    )
+    if not candidates:
+        raise InputError(
+            f"Cannot tell which column holds the text: the DataFrame has no string column among "
+            f"{columns} and none is named 'text'. Pass text_column='<name>'."
+        )
+    if len(candidates) > 1:  # NLU's rule: the first one, said out loud
+        warnings.warn(
+            f"The DataFrame has no 'text' column and several string columns {candidates}: using the "
+            f"first, {candidates[0]!r}. Pass text_column={candidates[0]!r} (or another) to choose and "
+            f"silence this warning.", EasyNLUWarning, stacklevel=5)  # the caller of predict/embed
+    return candidates[0]
 
 
 def _is_text_column(column: pd.Series | pd.DataFrame) -> bool:

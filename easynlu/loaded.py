@@ -7,8 +7,10 @@ an ``hf:`` id naming the same Hub model share one copy of its weights.
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -21,6 +23,7 @@ _Key = tuple[bool, str, str, str]
 _MODELS: dict[_Key, Backend] = {}
 _LOCKS: dict[_Key, threading.Lock] = {}
 _GUARD = threading.Lock()
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,10 @@ def get(component: Component, device: str, dtype: str, offline: bool | None) -> 
     with lock:  # concurrent first calls load once
         if key not in _MODELS:
             path = sources.locate(component.source, component.model, offline=offline)
+            started = time.perf_counter()
             _MODELS[key] = backends.load(str(path), device, dtype)
+            _log.info("loaded %s from %s on %s in %s in %.1f s", component.model, path, device, dtype,
+                      time.perf_counter() - started)
         return _MODELS[key]
 
 

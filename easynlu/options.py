@@ -7,28 +7,41 @@ takes its choices from the ``Literal`` types here.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import functools
+import inspect
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, fields
-from typing import Literal, get_args
+from typing import Literal, ParamSpec, TypeVar, get_args
 
 import numpy as np
 
-from .errors import OptionError
+from .errors import OptionError, OptionTypeError
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 Level = Literal["token", "sentence", "document"]
 Pooling = Literal["mean", "max", "cls"]
 SubwordPooling = Literal["first", "last", "mean", "max"]
 LayerPooling = Literal["mean", "concat"]
+ColumnStyle = Literal["easynlu", "nlu"]
 
 LEVELS: tuple[Level, ...] = get_args(Level)
 POOLINGS: tuple[Pooling, ...] = get_args(Pooling)
 SUBWORD_POOLINGS: tuple[SubwordPooling, ...] = get_args(SubwordPooling)
 LAYER_POOLINGS: tuple[LayerPooling, ...] = get_args(LayerPooling)
+COLUMN_STYLES: tuple[ColumnStyle, ...] = get_args(ColumnStyle)
 
 
 @dataclass(frozen=True)
 class Options:
-    """Every keyword of ``predict`` (``embed`` takes all but ``output_level`` and ``positions``).
+    """Every keyword of ``predict``; ``embed`` takes all but those in ``FRAME_ONLY``.
+
+    The last seven are NLU's keywords, accepted so that NLU code runs unchanged (see
+    docs/from-nlu.md): ``metadata``, ``drop_irrelevant_cols`` and ``keep_stranger_features``
+    shape the frame, ``columns="nlu"`` names its columns as NLU does, ``multithread`` and
+    ``get_embeddings`` change nothing (torch picks its threads; embeddings are always
+    returned), and ``return_spark_df=True`` is refused until Spark input exists.
 
     Raises :class:`easynlu.OptionError` (a ``ValueError``) when made with a value it does not
     accept, naming the option and what to pass instead.
@@ -44,6 +57,13 @@ class Options:
     batch_size: int | None = None
     progress: bool | None = None
     text_column: Hashable | None = None
+    metadata: bool = False  # NLU: sentence ids, and the sentence/document text beside token rows
+    drop_irrelevant_cols: bool = True  # NLU: False keeps the sentence/document text beside token rows
+    keep_stranger_features: bool = True  # NLU: False drops the input DataFrame's other columns
+    multithread: bool = True  # NLU: accepted; torch sets its own threads
+    get_embeddings: bool = True  # NLU: accepted; embeddings are always returned
+    return_spark_df: bool = False  # NLU: Spark output needs Spark input (not supported yet)
+    columns: ColumnStyle = "easynlu"  # "nlu": NLU's column names and inclusive end positions
 
     def __post_init__(self) -> None:
         if self.output_level is not None:
@@ -56,6 +76,14 @@ class Options:
         _flag("normalize", self.normalize)
         if self.progress is not None:
             _flag("progress", self.progress)
+        for name in ("metadata", "drop_irrelevant_cols", "keep_stranger_features", "multithread", "get_embeddings",
+                     "return_spark_df"):
+            _flag(name, getattr(self, name))
+        check_choice("columns", self.columns, COLUMN_STYLES)
+        if self.return_spark_df:
+            raise OptionError("return_spark_df=True needs a Spark DataFrame as input, which easynlu does not "
+                              "take yet: drop return_spark_df, and convert the pandas result with "
+                              "spark.createDataFrame(frame) if you need one.")
         self.layer_indices  # noqa: B018  (checks layers)
         batch_size = self.batch_size
         if batch_size is not None and (not is_int(batch_size) or batch_size < 1):
@@ -73,6 +101,9 @@ class Options:
 
 
 NAMES: tuple[str, ...] = tuple(f.name for f in fields(Options))
+# Options that shape the DataFrame only: predict takes them, embed (a numpy array) does not.
+FRAME_ONLY: tuple[str, ...] = ("output_level", "positions", "metadata", "drop_irrelevant_cols",
+                               "keep_stranger_features", "multithread", "get_embeddings", "return_spark_df", "columns")
 
 
 def is_int(value: object) -> bool:
@@ -89,3 +120,19 @@ def check_choice(name: str, value: object, allowed: Sequence[str]) -> None:
 def _flag(name: str, value: object) -> None:
     if not isinstance(value, (bool, np.bool_)):
         raise OptionError(f"{name}={value!r}: pass True or False.")
+
+
+def keywords_listed(method: Callable[P, R]) -> Callable[P, R]:
+    """An unknown keyword raises OptionTypeError (a TypeError) that lists the valid keywords."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as err:
+            valid = ", ".join(name for name in signature.parameters if name != "self")
+            raise OptionTypeError(f"{method.__name__}(): {err}. Its arguments are: {valid}.") from None
+        return method(*args, **kwargs)
+
+    return checked

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import loaded
-from .options import LayerPooling, Level, Options, Pooling, SubwordPooling
+from .options import ColumnStyle, LayerPooling, Level, Options, Pooling, SubwordPooling, keywords_listed
 from .resolve import Component
 
 if TYPE_CHECKING:
@@ -82,32 +82,45 @@ class Pipeline:
         return entry.language if entry else "en"
 
     # -- public API -------------------------------------------------------------------------
+    @keywords_listed
     def predict(self, data: Any, output_level: Level | None = None, *, positions: bool = False,
                 pooling: Pooling | None = None, subword_pooling: SubwordPooling = "first",
                 layers: int | Sequence[int] = -1, layer_pooling: LayerPooling = "mean",
                 normalize: bool = False, batch_size: int | None = None, progress: bool | None = None,
-                text_column: Hashable | None = None) -> pd.DataFrame:
+                text_column: Hashable | None = None, metadata: bool = False, drop_irrelevant_cols: bool = True,
+                keep_stranger_features: bool = True, multithread: bool = True, get_embeddings: bool = True,
+                return_spark_df: bool = False, columns: ColumnStyle = "easynlu") -> pd.DataFrame:
         """Embeddings of ``data`` as a DataFrame at token, sentence or document level.
 
         ``data`` is a str, a list/tuple/1-D array of str, a Series, or a DataFrame (its text from
-        ``text_column``, else a ``text`` column, else its only string column). The frame has
+        ``text_column``, else a ``text`` column, else its first string column). The frame has
         the text column (``token``, ``sentence`` or ``document``), ``start``/``end`` with
         ``positions=True``, one float32 vector column per model, then the DataFrame's other
-        columns; its index repeats each input's label. The options are described in the README.
+        columns; its index repeats each input's label. The options are described in the README;
+        the last seven are NLU's (see docs/from-nlu.md), ``columns="nlu"`` gives NLU's names.
 
-        Raises OptionError for a bad option, InputError for input it cannot read,
+        Raises OptionError for a bad option (OptionTypeError, a TypeError, for an unknown
+        keyword, listing the valid ones), InputError for input it cannot read,
         ModelUnavailableError or DeviceError when the model cannot load where asked.
         """
         options = Options(output_level=output_level, positions=positions, pooling=pooling,
                           subword_pooling=subword_pooling, layers=layers, layer_pooling=layer_pooling,
                           normalize=normalize, batch_size=batch_size, progress=progress,
-                          text_column=text_column)
+                          text_column=text_column, metadata=metadata, drop_irrelevant_cols=drop_irrelevant_cols,
+                          keep_stranger_features=keep_stranger_features, multithread=multithread,
+                          get_embeddings=get_embeddings, return_spark_df=return_spark_df, columns=columns)
         from . import frames, inputs
 
         docs = inputs.read(data, options.text_column)
         encoded = self._encode(docs.texts, options.output_level or self.default_level, options)
-        return frames.build(encoded, docs, positions=options.positions)
+        frame = frames.build(encoded, docs, options)
+        if options.columns == "nlu":
+            from . import nlu
 
+            frame = nlu.columns(frame, self.components, encoded.level)
+        return frame
+
+    @keywords_listed
     def embed(self, texts: Any, *, pooling: Pooling | None = None, subword_pooling: SubwordPooling = "first",
               layers: int | Sequence[int] = -1, layer_pooling: LayerPooling = "mean", normalize: bool = False,
               batch_size: int | None = None, progress: bool | None = None,
@@ -127,6 +140,10 @@ class Pipeline:
         encoded = self._encode(docs.texts, "document", options)
         blocks = [encoded.vectors[c.column] for c in self.components]
         return blocks[0] if len(blocks) == 1 else np.ascontiguousarray(np.hstack(blocks))
+
+    def predict_embeds(self, data: Any, **options: Any) -> np.ndarray:
+        """NLU's ``predict_embeds``: the same as :meth:`embed` (one document vector per text)."""
+        return self.embed(data, **options)
 
     # -- similarity and search (easynlu/search.py) ----------------------------------------------
     def similarity(self, a: Any, b: Any = None, *, level: SearchLevel = "document", **options: Any) -> pd.DataFrame:

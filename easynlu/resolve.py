@@ -1,4 +1,7 @@
-"""Request string -> components: catalogue names, user aliases, ``hf:ORG/NAME`` ids, directories.
+"""Request string -> components: catalogue names, NLU's refs, user aliases, ``hf:ORG/NAME`` ids, directories.
+
+A name is looked up in this order: a catalogue ref or alias, NLU's table (``nlu_refs.toml``), the
+same two with ``en.`` in front, user aliases, directories. Matching is case-insensitive.
 
 Resolution owns every lookup of a name, user aliases included (``useraliases`` only keeps their
 file). Nothing heavy is imported here: resolving a request is instant and needs no network.
@@ -9,7 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from . import catalogue, useraliases
@@ -37,6 +40,7 @@ class Component:
     source: Literal["catalogue", "hf", "path"]
     column: str  # output column name
     entry: Entry | None = None
+    requested: str = field(default="", compare=False)  # the name as typed, for catalogue components
 
 
 def column_name(ref: str) -> str:
@@ -104,7 +108,7 @@ def _resolve_one(token: str, user_aliases: bool = True) -> Component:
     if rest.lower().startswith(HF_PREFIX):
         return _hf_component(rest, action or "embed")
 
-    entry = catalogue.lookup(rest) or catalogue.lookup("en." + rest)
+    entry = _lookup(rest, token)
     if entry is not None:
         if action is not None:
             same = [e.ref for e in catalogue.for_model(entry.model) if e.action == "embed_sentence"]
@@ -115,7 +119,7 @@ def _resolve_one(token: str, user_aliases: bool = True) -> Component:
                 ref=token,
                 suggestions=tuple(same[:1]),
             )
-        return Component(entry.ref, entry.action, entry.model, "catalogue", column_name(entry.ref), entry)
+        return Component(entry.ref, entry.action, entry.model, "catalogue", column_name(entry.ref), entry, rest.strip())
 
     if user_aliases and action is None and not _looks_like_path(rest):
         target = useraliases.read().get(rest.strip().lower())
@@ -135,6 +139,25 @@ def _resolve_one(token: str, user_aliases: bool = True) -> Component:
             f"{token!r}: the directory {os.path.abspath(path)!r} {what}.{hint} {_HELP}", ref=token
         )
     raise _unknown(token)
+
+
+def _lookup(name: str, token: str) -> Entry | None:
+    """The entry ``name`` names: the catalogue, then NLU's table, then both with ``en.`` in front.
+
+    Raises UnknownReferenceError for an NLU ref whose model easynlu cannot load.
+    """
+    for candidate in (name, "en." + name):
+        found = catalogue.lookup(candidate) or catalogue.nlu_lookup(candidate)
+        if isinstance(found, catalogue.NotAvailable):
+            raise UnknownReferenceError(
+                f"{token!r}: NLU's ref {found.nlu_ref!r} loads the Spark NLP model {found.spark!r} "
+                f"({found.language}), which easynlu cannot load: {found.reason}. If you know the Hugging Face "
+                f"checkpoint, load it with 'hf:ORG/NAME'. {_HELP}",
+                ref=token,
+            )
+        if found is not None:
+            return found
+    return None
 
 
 def _hf_component(token: str, action: Literal["embed", "embed_sentence"]) -> Component:
@@ -188,7 +211,7 @@ def set_alias(name: str, ref: str) -> None:
     """
     if not isinstance(name, str) or not _ALIAS_NAME.match(name):
         raise OptionError(f"alias name {name!r}: use letters, digits, '_', '.' and '-' (no spaces).")
-    if catalogue.lookup(name) or catalogue.lookup("en." + name):
+    if any(catalogue.lookup(n) or catalogue.nlu_lookup(n) for n in (name, "en." + name)):
         raise OptionError(f"{name!r} is already a catalogue name; catalogue names always win, so "
                           f"pick another alias name.")
     components = resolve(ref)

@@ -24,6 +24,11 @@ class Segments:
     def __len__(self) -> int:
         return len(self.doc)
 
+    def number_in_doc(self) -> np.ndarray:
+        """Each segment's number inside its document (0, 1, 2, ... per document)."""
+        first = np.searchsorted(self.doc, self.doc, side="left")
+        return np.arange(len(self.doc)) - first
+
     def texts(self, docs: list[str]) -> list[str]:
         """Each segment's text, cut from its document."""
         return [docs[d][s:e] for d, s, e in zip(self.doc.tolist(), self.start.tolist(), self.end.tolist(), strict=True)]

@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import io
 import json
+import logging
 import os
 import threading
 import zipfile
@@ -24,6 +25,7 @@ from .errors import ModelUnavailableError
 # Files a model needs; safetensors weights are preferred, pytorch_model.bin only as a fallback.
 _CONFIG_FILES = ["*.json", "vocab.txt", "*.model", "merges.txt", "tokenizer*"]  # shard indexes are *.json
 _TRUE = {"1", "true", "yes", "on"}
+_log = logging.getLogger(__name__)
 # A tokenizer needs one of these (fast tokenizer, WordPiece, BPE, SentencePiece).
 _VOCAB_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "*.model")
 
@@ -162,6 +164,7 @@ def locate(source: str, model: str, offline: bool | None = None) -> Path:
     """
     path = Path(model) if source == "path" else _find(model, offline)
     check_model_dir(path)
+    _log.info("files of %s: %s (checked)", model, path)
     return path
 
 

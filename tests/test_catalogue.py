@@ -37,15 +37,25 @@ FULL_SIZE = {
     "en.{}.bert.large_cased_whole_word_masking":
         ("google-bert/bert-large-cased-whole-word-masking", 1024, 24, 16, True),
     "xx.{}.bert.multi_cased": ("google-bert/bert-base-multilingual-cased", 768, 12, 12, True),
+    "xx.{}.bert.multi_uncased": ("google-bert/bert-base-multilingual-uncased", 768, 12, 12, False),
     "zh.{}.bert": ("google-bert/bert-base-chinese", 768, 12, 12, False),
 }
+# NLU's zh.embed_sentence.bert is another model, so easynlu's Chinese sentence ref spells out its name.
+RENAMED = {"zh.embed_sentence.bert": "zh.embed_sentence.bert.base_chinese"}
+
+
+def full_ref(template, action):
+    ref = template.format(action)
+    return RENAMED.get(ref, ref)
+
+
 ALIASES = {
     "en.embed": "en.embed.minilm",
     "en.embed_sentence": "en.embed_sentence.minilm",
     "xx.embed": "xx.embed.bert.multi_cased",
     "xx.embed_sentence": "xx.embed_sentence.bert.multi_cased",
     "zh.embed": "zh.embed.bert",
-    "zh.embed_sentence": "zh.embed_sentence.bert",
+    "zh.embed_sentence": "zh.embed_sentence.bert.base_chinese",
     "en.embed.bert": "en.embed.bert.base_uncased",
     "en.embed_sentence.bert": "en.embed_sentence.bert.base_uncased",
     "en.embed.bert.tiny": "en.embed.bert.small_L2_128",
@@ -103,7 +113,7 @@ def test_catalogue_miniature_sizes_match_model_ids():
 @pytest.mark.parametrize("action", ["embed", "embed_sentence"])
 def test_catalogue_full_size_bert_in_both_actions(template, action):
     model, dim, n_layers, heads, cased = FULL_SIZE[template]
-    entry = entries()[template.format(action)]
+    entry = entries()[full_ref(template, action)]
     assert (entry.model, entry.action) == (model, action)
     assert (entry.dim, entry.layers, entry.heads, entry.cased) == (dim, n_layers, heads, cased)
     assert entry.language == template.split(".")[0]
@@ -172,7 +182,7 @@ def test_catalogue_entries_are_frozen_and_cache_is_safe():
     mine = entries()
     mine.clear()
     aliases().clear()
-    assert len(entries()) == 66 and len(aliases()) == 20
+    assert len(entries()) == 68 and len(aliases()) == 20
 
 
 # ---- lookup ------------------------------------------------------------------------------------
@@ -183,7 +193,7 @@ def test_catalogue_entries_are_frozen_and_cache_is_safe():
     ("EN.EMBED.BERT.SMALL_l12_128", "en.embed.bert.small_L12_128"),
     ("  en.embed.bert.tiny ", "en.embed.bert.small_L2_128"),
     ("En.Embed", "en.embed.minilm"),
-    ("zh.embed_sentence", "zh.embed_sentence.bert"),
+    ("zh.embed_sentence", "zh.embed_sentence.bert.base_chinese"),
 ])
 def test_catalogue_lookup_case_insensitive_refs_and_aliases(name, ref):
     assert lookup(name) is entries()[ref]
@@ -246,7 +256,7 @@ def test_catalogue_parse_accepts_pinned_sha256():
 def test_catalogue_models_columns_dtypes_rows():
     df = models()
     assert list(df.columns) == ["ref", "model", "action", "language", "dim", "layers", "heads", "cased", "aliases"]
-    assert isinstance(df.index, pd.RangeIndex) and len(df) == len(entries()) == 66
+    assert isinstance(df.index, pd.RangeIndex) and len(df) == len(entries()) == 68
     assert all(df[c].dtype == "int64" for c in ("dim", "layers", "heads"))
     assert df["cased"].dtype == bool
     assert list(df["ref"]) == list(entries())
@@ -256,11 +266,16 @@ def test_catalogue_models_columns_dtypes_rows():
 
 def test_catalogue_models_aliases_column_is_joined_string():
     df = models().set_index("ref")
-    assert df.loc["en.embed.bert.base_uncased", "aliases"] == "en.embed.bert"
-    assert df.loc["en.embed.bert.small_L12_128", "aliases"] == ""
+    # catalogue aliases first, then the NLU refs that are neither the ref nor an alias
+    assert df.loc["en.embed.bert.base_uncased", "aliases"] == "en.embed.bert, embed.bert, embed.bert_base_uncased"
+    assert df.loc["en.embed.bert.small_L2_128", "aliases"] == "en.embed.bert.tiny, bert"
+    assert df.loc["en.embed.bert.small_L12_256", "aliases"] == ""  # its only NLU ref is its own name
     for ref, entry in entries().items():
         joined = df.loc[ref, "aliases"]
-        assert tuple(joined.split(", ") if joined else ()) == entry.aliases
+        names_ = joined.split(", ") if joined else []
+        assert names_[:len(entry.aliases)] == list(entry.aliases)
+        assert set(names_[len(entry.aliases):]) == {n for n in entry.nlu_refs if n.lower() not in
+                                                    {ref.lower(), *(a.lower() for a in entry.aliases)}}
 
 
 @pytest.mark.parametrize("pattern, expected", [
@@ -272,10 +287,11 @@ def test_catalogue_models_aliases_column_is_joined_string():
     ("minilm", ["en.embed.minilm", "en.embed_sentence.minilm"]),  # no wildcard: substring
     ("*all-MiniLM-L6-v2", ["en.embed.minilm", "en.embed_sentence.minilm"]),  # model id
     ("en.embed.bert.tiny", ["en.embed.bert.small_L2_128"]),  # alias
-    ("zh.*", ["zh.embed.bert", "zh.embed_sentence.bert"]),
-    ("google-bert/*", [t.format(a) for t in FULL_SIZE if not t.startswith("xx")
-                       for a in ("embed", "embed_sentence")] + ["xx.embed.bert.multi_cased",
-                                                               "xx.embed_sentence.bert.multi_cased"]),
+    ("zh.*", ["zh.embed.bert", "zh.embed_sentence.bert.base_chinese"]),
+    ("google-bert/*", [full_ref(t, a) for t in FULL_SIZE for a in ("embed", "embed_sentence")]),
+    ("biobert", []),  # an NLU ref easynlu cannot load is in no row's aliases
+    ("[b]ert", ["en.embed.bert.small_L2_128"]),  # NLU's `bert` ("[b]" makes it a glob, not a substring)
+    ("[e]mbed_sentence.bert", ["en.embed_sentence.small_bert_L2_128"]),
     ("*wwm", [f"en.{a}.bert.large_{c}_whole_word_masking" for c in ("uncased", "cased")
               for a in ("embed", "embed_sentence")]),
 ])

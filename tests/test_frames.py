@@ -7,6 +7,7 @@ import pytest
 from easynlu import frames
 from easynlu.encoded import Encoded
 from easynlu.inputs import read
+from easynlu.options import Options
 
 COL = "en_embed_bert_small_L12_128_embeddings"
 COL2 = "en_embed_minilm_embeddings"
@@ -67,7 +68,7 @@ def test_frames_token_level_rows_columns_and_placeholders():
 
 def test_frames_token_level_positions():
     docs = read(TEXTS)
-    df = frames.build(token_encoded(), docs, positions=True)
+    df = frames.build(token_encoded(), docs, Options(positions=True))
     assert list(df.columns) == ["token", "start", "end", COL]
     assert df["start"].dtype == np.int64 and df["end"].dtype == np.int64
     assert df["start"].tolist() == [0, 2, 7, 0, 0, 2, 0]
@@ -89,7 +90,7 @@ def test_frames_absent_vector_is_none():
 def test_frames_every_document_missing_gives_placeholders_only():
     docs = read(["", None, "   "])
     enc = Encoded("token", 3, a(), a(), a(), {COL: np.zeros((0, 3), np.float32)}, {COL: np.zeros(0, bool)})
-    df = frames.build(enc, docs, positions=True)
+    df = frames.build(enc, docs, Options(positions=True))
     assert df.index.tolist() == [0, 1, 2]
     assert df["token"].tolist() == ["", "", ""]
     assert df["start"].tolist() == [0, 0, 0] and df["end"].tolist() == [0, 0, 0]
@@ -99,7 +100,7 @@ def test_frames_every_document_missing_gives_placeholders_only():
 @pytest.mark.parametrize("level", ["token", "sentence", "document"])
 def test_frames_no_documents_gives_empty_frame_with_columns(level):
     enc = Encoded(level, 0, a(), a(), a(), {COL: np.zeros((0, 3), np.float32)}, {COL: np.zeros(0, bool)})
-    df = frames.build(enc, read([]), positions=True)
+    df = frames.build(enc, read([]), Options(positions=True))
     assert list(df.columns) == [level, "start", "end", COL]
     assert len(df) == 0
 
@@ -115,7 +116,7 @@ def test_frames_sentence_level():
         "sentence", 3, row_doc=a(0, 0, 2), row_start=a(0, 13, 0), row_end=a(12, 25, 9),
         vectors={COL: matrix}, present={COL: np.ones(3, bool)},
     )
-    df = frames.build(enc, docs, positions=True)
+    df = frames.build(enc, docs, Options(positions=True))
     assert list(df.columns) == ["sentence", "start", "end", COL]
     assert df["sentence"].tolist() == ["Hello there.", "How are you?", "", "One more."]
     assert df.index.tolist() == ["a", "a", "b", "c"]
@@ -134,7 +135,7 @@ def test_frames_document_level_one_row_per_document():
         "document", 4, row_doc=a(0, 1, 2, 3), row_start=a(0, 0, 0, 0), row_end=a(10, 0, 3, 2),
         vectors={COL: matrix}, present={COL: np.array([True, False, True, False])},
     )
-    df = frames.build(enc, docs, positions=True)
+    df = frames.build(enc, docs, Options(positions=True))
     assert list(df.columns) == ["document", "start", "end", COL]
     assert df.index.tolist() == [0, 1, 2, 3]
     assert df["document"].iloc[0] == "I love NLP"
@@ -188,7 +189,7 @@ def test_frames_extra_columns_carried_with_dtypes():
         index=["r", "s", "t", "u"],
     )
     docs = read(frame)
-    df = frames.build(token_encoded(), docs, positions=True)
+    df = frames.build(token_encoded(), docs, Options(positions=True))
     assert list(df.columns) == ["token", "start", "end", COL, "id", "score", "label", "flag", "note"]
     assert df.index.tolist() == ["r", "r", "r", "s", "t", "t", "u"]
     assert df["id"].tolist() == [1, 1, 1, 2, 3, 3, 4]
@@ -204,7 +205,7 @@ def test_frames_extra_column_clash_renamed_with_input_suffix():
          "start": [9, 9, 9, 9], "document": ["d0", "d1", "d2", "d3"]}
     )
     docs = read(frame, text_column="text")
-    df = frames.build(token_encoded(), docs, positions=True)
+    df = frames.build(token_encoded(), docs, Options(positions=True))
     assert list(df.columns) == ["token", "start", "end", COL, "token_input", f"{COL}_input", "start_input",
                                 "document"]
     assert df["token_input"].tolist() == ["t0", "t0", "t0", "t1", "t2", "t2", "t3"]
@@ -235,7 +236,7 @@ def test_frames_lone_surrogate_kept_in_text_columns():
     docs = read([text])
     assert docs.texts == ["ab\ufffd cd"]
     enc = Encoded("token", 1, a(0, 0), a(0, 4), a(3, 6), {COL: block(2)}, {COL: np.ones(2, bool)})
-    df = frames.build(enc, docs, positions=True)
+    df = frames.build(enc, docs, Options(positions=True))
     assert df["token"].tolist() == ["ab\ud800", "cd"]  # the user's own text, not the model's
     assert df["token"].dtype == "str"
     enc = Encoded("document", 1, a(0), a(0), a(6), {COL: block(1)}, {COL: np.ones(1, bool)})

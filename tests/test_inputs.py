@@ -1,6 +1,7 @@
 """Tests for easynlu.inputs: whatever the user passes -> Documents (texts, originals, index, extra)."""
 
 import copy
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -203,14 +204,18 @@ def test_inputs_dataframe_no_string_column_error_lists_columns():
     assert isinstance(info.value, TypeError)
 
 
-def test_inputs_dataframe_several_string_columns_error_lists_them():
+def test_inputs_dataframe_several_string_columns_takes_the_first_with_a_warning():
+    # NLU's rule (the first column), said out loud, with the way to choose
     df = pd.DataFrame({"title": ["a"], "n": [1], "body": ["b"]})
-    with pytest.raises(easynlu.InputError) as info:
-        read(df)
-    msg = str(info.value)
-    assert "['title', 'body']" in msg  # the candidates
-    assert "['title', 'n', 'body']" in msg  # all the columns
-    assert "text_column=" in msg
+    with pytest.warns(easynlu.EasyNLUWarning) as caught:
+        docs = read(df)
+    assert docs.texts == ["a"] and list(docs.extra.columns) == ["n", "body"]
+    (warning,) = caught
+    msg = str(warning.message)
+    assert "['title', 'body']" in msg and "using the first, 'title'" in msg and "text_column='title'" in msg
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read(df, text_column="body").texts == ["b"]  # choosing silences it
 
 
 def test_inputs_dataframe_all_missing_object_column_is_not_a_text_column():

@@ -138,3 +138,37 @@ def test_notebook_similarity_and_plots_runs_offline(kernel_manager_factory):
         images = [o for o in tagged(notebook, tag).outputs
                   if o.output_type == "display_data" and "image/png" in o.get("data", {})]
         assert len(images) == 1, f"the {tag!r} cell should show one figure"
+
+
+def test_notebook_from_nlu_runs_offline(kernel_manager_factory):
+    import json
+
+    path = NOTEBOOKS / "from_nlu.ipynb"
+    notebook = execute(path, kernel_manager_factory)
+
+    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+    assert 'os.environ["HF_HUB_OFFLINE"] = "1"' in notebook.cells[0].source
+    assert "import easynlu as nlu" in tagged(notebook, "sentence").source
+
+    sentence = text_of(tagged(notebook, "sentence"))
+    assert "He was suprised by the diversity of NLU" in sentence and "Stocks fell sharply today." in sentence
+
+    dropna = text_of(tagged(notebook, "dropna"))  # "" and None keep a row each, with no vector; dropna removes them
+    assert "7 rows before dropna" in dropna and "5 rows after dropna" in dropna
+    assert "(5, 384) float32" in text_of(tagged(notebook, "stack"))
+
+    similarity = text_of(tagged(notebook, "similarity"))
+    assert "(4, 4)" in similarity
+    assert "She plays the guitar in a band. -> The band played a song on the guitar." in similarity
+
+    # NLU's column style, checked against the token positions NLU's docs print (inclusive end)
+    nlu_style = [line for line in text_of(tagged(notebook, "nlu-style")).splitlines() if line.strip()]
+    columns = nlu_style[0]
+    assert "'token', 'token_begin', 'token_end', 'word_embedding_" in columns
+    table = json.loads((Path(__file__).parent / "data" / "nlu_documented_outputs.json").read_text())
+    documented = next(o for o in table["outputs"] if o["id"] == "token_positions")["rows"]
+    rows = [line.split() for line in nlu_style[2:2 + len(documented)]]
+    assert rows == [[str(r["index"]), r["token"], str(r["begin"]), str(r["end"])] for r in documented]
+    assert "predict_embeds: (4, 384) float32" in nlu_style
+    assert "sentence_id" in nlu_style[-8] and nlu_style[-1].split() == ["0", ".", "1"]

@@ -10,7 +10,7 @@ import pytest
 
 import easynlu
 from easynlu import cli
-from easynlu.options import LAYER_POOLINGS, LEVELS, NAMES, POOLINGS, SUBWORD_POOLINGS, Options
+from easynlu.options import FRAME_ONLY, LAYER_POOLINGS, LEVELS, NAMES, POOLINGS, SUBWORD_POOLINGS, Options
 from easynlu.pipeline import Pipeline
 
 
@@ -34,8 +34,7 @@ def test_options_are_frozen():
 def test_options_predict_and_embed_take_exactly_the_options_with_their_defaults(method, skipped):
     params = {n: p for n, p in inspect.signature(method).parameters.items() if n not in skipped}
     defaults = {f.name: f.default for f in dataclasses.fields(Options)}
-    per_text = ("output_level", "positions")
-    expected = NAMES if method is Pipeline.predict else tuple(n for n in NAMES if n not in per_text)
+    expected = NAMES if method is Pipeline.predict else tuple(n for n in NAMES if n not in FRAME_ONLY)
     assert tuple(params) == expected
     assert {n: p.default for n, p in params.items()} == {n: defaults[n] for n in expected}
 
@@ -65,6 +64,9 @@ def test_options_cli_choices_come_from_the_options():
     ({"normalize": "yes"}, "normalize='yes': pass True or False"),
     ({"positions": 1}, "positions=1: pass True or False"),
     ({"progress": "auto"}, "progress='auto': pass True or False"),
+    ({"metadata": "yes"}, "metadata='yes': pass True or False"),
+    ({"columns": "spark"}, "columns='spark' is not supported: use one of 'easynlu', 'nlu'"),
+    ({"return_spark_df": True}, "return_spark_df=True needs a Spark DataFrame"),
 ])
 def test_options_refuse_bad_values_with_what_to_type(kwargs, message):
     with pytest.raises(easynlu.OptionError, match=message) as info:

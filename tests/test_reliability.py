@@ -233,8 +233,6 @@ ERRORS = {
                                  ["'n'", "'f'", "text_column="]),
     "dataframe-empty-no-text-column": (lambda: pd.DataFrame({"n": pd.Series([], dtype="int64")}),
                                        ["'n'", "text_column="]),
-    "dataframe-several-string-columns": (lambda: pd.DataFrame({"title": ["a", "b"], "body": ["c", "d"]}),
-                                         ["'title'", "'body'", "text_column="]),
 }
 
 

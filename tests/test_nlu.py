@@ -1,0 +1,114 @@
+"""NLU's keywords and column style: NLU code runs on easynlu with one changed import."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import easynlu
+from easynlu import nlu
+
+TEXTS = ["I love data science! It is fun.", "", "Second document"]
+
+
+def test_nlu_load_keywords(tiny_bert, tmp_path, capfd):
+    pipe = easynlu.load(path=str(tiny_bert))  # NLU's path= for a model directory
+    assert pipe.components[0].model == str(tiny_bert)
+    saved = pipe.save(tmp_path / "saved")
+    restored = easynlu.load(path=saved)  # and for a saved pipeline
+    assert restored.components[0].column == pipe.components[0].column
+    capfd.readouterr()
+    easynlu.load(str(tiny_bert), verbose=True).predict("x", progress=False)
+    logged = capfd.readouterr().err
+    assert "resolves to" in logged and "loaded" in logged and str(tiny_bert) in logged
+    easynlu.load(str(tiny_bert)).predict("y", progress=False)  # as NLU: each load says whether it wants it
+    assert "resolves to" not in capfd.readouterr().err
+    with pytest.raises(easynlu.OptionError, match="not both"):
+        easynlu.load("embed", path=str(tiny_bert))
+    with pytest.raises(easynlu.OptionError, match="not both"):
+        easynlu.load()
+
+
+@pytest.mark.parametrize("call", ["load", "predict", "embed"])
+def test_nlu_unknown_keyword_is_a_type_error_listing_the_valid_ones(call):
+    pipe = easynlu.load("embed")
+    with pytest.raises(TypeError) as info:
+        if call == "load":
+            easynlu.load("embed", verbos=True)
+        elif call == "predict":
+            pipe.predict("x", output_lvl="token")
+        else:
+            pipe.embed(["x"], output_level="token")
+    message = str(info.value)
+    assert isinstance(info.value, easynlu.OptionTypeError) and "unexpected keyword" in message
+    assert ("verbose" if call == "load" else "pooling") in message
+
+
+def test_nlu_predict_accepts_nlu_keywords_with_their_meaning(tiny_bert):
+    pipe = easynlu.load(str(tiny_bert))
+    frame = pd.DataFrame({"text": TEXTS, "stars": [5, 1, 3]}, index=["a", "b", "c"])
+    plain = pipe.predict(frame, output_level="token", progress=False)
+    same = pipe.predict(frame, output_level="token", multithread=False, get_embeddings=True, progress=False)
+    pd.testing.assert_frame_equal(plain.drop(columns=plain.columns[1]), same.drop(columns=same.columns[1]))
+
+    meta = pipe.predict(frame, output_level="token", metadata=True, progress=False)
+    column = pipe.components[0].column
+    assert list(meta.columns) == ["token", "sentence", "document", "sentence_id", column, "stars"]
+    assert meta.loc["a", "sentence_id"].tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1]
+    assert meta.loc["a", "sentence"].tolist()[:5] == ["I love data science!"] * 5
+    assert meta.loc["a", "sentence"].tolist()[5] == "It is fun."
+    assert set(meta.loc["a", "document"]) == {TEXTS[0]}
+    assert pd.isna(meta.loc["b", "sentence_id"])  # the empty document keeps its placeholder row
+
+    kept = pipe.predict(frame, output_level="token", drop_irrelevant_cols=False, progress=False)
+    assert list(kept.columns) == ["token", "sentence", "document", column, "stars"]
+    sentences = pipe.predict(frame, output_level="sentence", drop_irrelevant_cols=False, metadata=True,
+                             progress=False)
+    assert list(sentences.columns) == ["sentence", "document", "sentence_id", column, "stars"]
+    assert sentences["sentence_id"].tolist()[:2] == [0, 1]
+
+    stranger = pipe.predict(frame, output_level="document", keep_stranger_features=False, progress=False)
+    assert list(stranger.columns) == ["document", column] and list(stranger.index) == ["a", "b", "c"]
+    pd.testing.assert_frame_equal(frame, pd.DataFrame({"text": TEXTS, "stars": [5, 1, 3]}, index=["a", "b", "c"]))
+
+
+def test_nlu_predict_embeds_is_embed(tiny_bert):
+    pipe = easynlu.load(str(tiny_bert))
+    np.testing.assert_array_equal(pipe.predict_embeds(TEXTS, progress=False), pipe.embed(TEXTS, progress=False))
+
+
+def test_nlu_first_string_column_with_a_warning(tiny_bert):
+    pipe = easynlu.load(str(tiny_bert))
+    frame = pd.DataFrame({"title": ["I love NLP", "Hi"], "body": ["Other text", "More"]})
+    with pytest.warns(easynlu.EasyNLUWarning, match="using the first, 'title'.*text_column='title'"):
+        df = pipe.predict(frame, output_level="document", progress=False)
+    assert df["document"].tolist() == ["I love NLP", "Hi"] and df["body"].tolist() == ["Other text", "More"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pipe.predict(frame, output_level="document", text_column="body", progress=False)
+
+
+def test_nlu_column_style_positions_are_inclusive(tiny_bert):
+    pipe = easynlu.load(str(tiny_bert))
+    ours = pipe.predict("I love data science!", output_level="token", positions=True, progress=False)
+    theirs = pipe.predict("I love data science!", output_level="token", positions=True, columns="nlu",
+                          progress=False)
+    name = "word_embedding_" + tiny_bert.name.replace("-", "_")  # a path's name: its column's
+    assert list(theirs.columns) == sorted(["token", "token_begin", "token_end", name, f"{name}_begin", f"{name}_end"])
+    love = theirs[theirs["token"] == "love"].iloc[0]
+    assert (love["token_begin"], love["token_end"]) == (2, 5)  # NLU's documented example
+    assert (theirs["token_end"] == ours["end"] - 1).all() and (theirs["token_begin"] == ours["start"]).all()
+    assert (theirs[f"{name}_end"] == theirs["token_end"]).all()
+    np.testing.assert_array_equal(np.stack(theirs[name].to_list()), np.stack(ours.iloc[:, 3].to_list()))
+
+
+@pytest.mark.parametrize("ref, name", [
+    ("bert", "bert"), ("embed_sentence.bert", "bert"), ("en.embed.bert.base_uncased", "bert"),
+    ("en.embed_sentence.small_bert_L2_128", "small_bert_L2_128"), ("xx.embed_sentence.bert", "bert"),
+    ("embed_sentence.bert_base_cased", "bert_base_cased"), ("biobert", "biobert"), ("en.embed.minilm", "minilm"),
+    ("xx.embed.xlm.base", "xlm"), ("embed", "embed"),
+])
+def test_nlu_name_of_ref_as_nlu_derives_it(ref, name):
+    # nlu/pipe/col_substitution/col_name_substitution_utils.py, deduct_name_from_nlu_ref_at_depth
+    assert nlu.name_of(ref) == name
