@@ -1,6 +1,8 @@
 """NLU's keywords and column style: NLU code runs on easynlu with one changed import."""
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -112,3 +114,45 @@ def test_nlu_column_style_positions_are_inclusive(tiny_bert):
 def test_nlu_name_of_ref_as_nlu_derives_it(ref, name):
     # nlu/pipe/col_substitution/col_name_substitution_utils.py, deduct_name_from_nlu_ref_at_depth
     assert nlu.name_of(ref) == name
+
+
+# -- against NLU's documented outputs (tests/data/nlu_documented_outputs.json) ----------------------
+DOCUMENTED = {o["id"]: o for o in json.loads(
+    (Path(__file__).parent / "data" / "nlu_documented_outputs.json").read_text())["outputs"]}
+
+
+@pytest.fixture(scope="module")
+def nlu_bert(tmp_path_factory, hf_cache):
+    """NLU's `bert` checkpoint (small_bert_L2_128) as random weights in the temporary HF cache."""
+    import shutil
+
+    from conftest import make_bert_dir, put_in_hf_cache
+
+    model_dir = make_bert_dir(tmp_path_factory.mktemp("nlu-bert"), layers=2, hidden=128, heads=2, seed=4)
+    put_in_hf_cache(hf_cache, "google/bert_uncased_L-2_H-128_A-2", model_dir)
+    yield model_dir
+    easynlu.unload("bert")
+    shutil.rmtree(hf_cache / "models--google--bert_uncased_L-2_H-128_A-2")
+
+
+def test_nlu_documented_sentence_embedding_columns(nlu_bert):
+    case = DOCUMENTED["embed_sentence_bert_document"]
+    call = case["call"]
+    df = easynlu.load(call["ref"]).predict(pd.Series(call["text"]), output_level=call["output_level"],
+                                           columns="nlu", progress=False)
+    assert list(df.columns) == case["columns"]  # ['document', 'sentence_embedding_bert']
+    assert [(i, d) for i, d in zip(df.index, df["document"], strict=True)] == [
+        (r["index"], r["document"]) for r in case["rows"]]
+    assert df["sentence_embedding_bert"].iloc[0].shape == (128,)
+
+
+def test_nlu_documented_token_positions_and_names(nlu_bert):
+    case = DOCUMENTED["token_positions"]
+    df = easynlu.load("bert").predict(case["call"]["text"], output_level="token", positions=True, metadata=True,
+                                      columns="nlu", progress=False)
+    assert [(r.token, r.token_begin, r.token_end) for r in df.itertuples()] == [
+        (r["token"], r["begin"], r["end"]) for r in case["rows"]]
+    assert list(df.columns) == ["document", "sentence", "token", "token_begin", "token_end", "word_embedding_bert",
+                                "word_embedding_bert_begin", "word_embedding_bert_end",
+                                "word_embedding_bert_origin_sentence"]
+    assert (df.index == 0).all() and df["word_embedding_bert_origin_sentence"].tolist() == [0] * len(df)

@@ -64,6 +64,15 @@ def text_of(cell) -> str:
     return "\n".join(parts)
 
 
+def run_offline(path: Path, kernel_manager_factory):
+    """The executed notebook, after checking it sets HF_HUB_OFFLINE first and no cell failed."""
+    notebook = execute(path, kernel_manager_factory)
+    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+    assert 'os.environ["HF_HUB_OFFLINE"] = "1"' in notebook.cells[0].source
+    return notebook
+
+
 def tagged(notebook, tag: str):
     cells = [c for c in notebook.cells if tag in c.get("metadata", {}).get("tags", [])]
     assert len(cells) == 1, f"expected one cell tagged {tag!r}"
@@ -74,11 +83,7 @@ def test_notebook_quickstart_runs_offline_in_this_interpreter(kernel_manager_fac
     import easynlu
 
     path = NOTEBOOKS / "quickstart.ipynb"
-    notebook = execute(path, kernel_manager_factory)
-
-    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert errors == []
-    assert 'os.environ["HF_HUB_OFFLINE"] = "1"' in notebook.cells[0].source
+    notebook = run_offline(path, kernel_manager_factory)
 
     executable, package = text_of(notebook.cells[-1]).split()
     assert executable == sys.executable
@@ -113,11 +118,7 @@ def test_notebook_quickstart_runs_offline_in_this_interpreter(kernel_manager_fac
 
 def test_notebook_similarity_and_plots_runs_offline(kernel_manager_factory):
     path = NOTEBOOKS / "similarity_and_plots.ipynb"
-    notebook = execute(path, kernel_manager_factory)
-
-    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert errors == []
-    assert 'os.environ["HF_HUB_OFFLINE"] = "1"' in notebook.cells[0].source
+    notebook = run_offline(path, kernel_manager_factory)
 
     similarity = text_of(tagged(notebook, "similarity"))
     assert "(12, 12)" in similarity and "guitar" in similarity and "snow" in similarity
@@ -144,11 +145,7 @@ def test_notebook_from_nlu_runs_offline(kernel_manager_factory):
     import json
 
     path = NOTEBOOKS / "from_nlu.ipynb"
-    notebook = execute(path, kernel_manager_factory)
-
-    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert errors == []
-    assert 'os.environ["HF_HUB_OFFLINE"] = "1"' in notebook.cells[0].source
+    notebook = run_offline(path, kernel_manager_factory)
     assert "import easynlu as nlu" in tagged(notebook, "sentence").source
 
     sentence = text_of(tagged(notebook, "sentence"))
