@@ -37,6 +37,17 @@ class Pipeline:
         if gpu:  # fail at load() rather than at the first predict
             self._placement()
 
+    # -- pickling: a Pipeline travels as its spec, never as weights --------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """The spec only: components and load options. Weights live in the process-wide cache
+        (``easynlu.loaded``), so an unpickled pipeline loads nothing until its first call, and
+        then once per process. The device is chosen again where it is unpickled."""
+        return {"components": self.components, **self.load_options}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["components"], device=state["device"], gpu=state["gpu"],  # type: ignore[misc]
+                      dtype=state["dtype"], offline=state["offline"])
+
     # -- placement and loading ----------------------------------------------------------------
     def _placement(self) -> tuple[str, str]:
         if self._device is None or self._dtype is None:

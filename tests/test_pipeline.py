@@ -272,3 +272,27 @@ def test_pipeline_progress_bar_by_default_on_over_1000_texts(tiny_bert, capsys):
     assert "easynlu" in err and "window" in err
     p.predict(["a b c"] * 1001, output_level="document", progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_pipeline_pickles_as_its_spec_and_unpickling_loads_nothing(tiny_bert):
+    import pickle
+
+    pipe = easynlu.load(f"en.embed.minilm {tiny_bert}", device="cpu", dtype="float32")
+    before = pipe.predict("I love NLP", output_level="document", progress=False)
+    data = pickle.dumps(pipe)
+    assert len(data) < 10_000  # the spec, not the weights
+    code = ("import pickle, sys\n"
+            "pipe = pickle.loads(sys.stdin.buffer.read())\n"
+            "import easynlu\n"
+            "print(pipe.info()['loaded'], easynlu.loaded_models() == [], 'torch' in sys.modules)\n")
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, check=True,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.stdout.decode().split() == ["False", "True", "False"]
+    again = pickle.loads(data)
+    assert again.components == pipe.components and again.load_options == pipe.load_options
+    pd.testing.assert_frame_equal(again.predict("I love NLP", output_level="document", progress=False).iloc[:, :1],
+                                  before.iloc[:, :1])
