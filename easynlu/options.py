@@ -41,7 +41,7 @@ class Options:
     docs/from-nlu.md): ``metadata``, ``drop_irrelevant_cols`` and ``keep_stranger_features``
     shape the frame, ``columns="nlu"`` names its columns as NLU does, ``multithread`` and
     ``get_embeddings`` change nothing (torch picks its threads; embeddings are always
-    returned), and ``return_spark_df=True`` is refused until Spark input exists.
+    returned), and ``return_spark_df=True`` needs Spark input (Spark in gives Spark out).
 
     Raises :class:`easynlu.OptionError` (a ``ValueError``) when made with a value it does not
     accept, naming the option and what to pass instead.
@@ -62,7 +62,7 @@ class Options:
     keep_stranger_features: bool = True  # NLU: False drops the input DataFrame's other columns
     multithread: bool = True  # NLU: accepted; torch sets its own threads
     get_embeddings: bool = True  # NLU: accepted; embeddings are always returned
-    return_spark_df: bool = False  # NLU: Spark output needs Spark input (not supported yet)
+    return_spark_df: bool = False  # NLU: Spark output needs Spark input (Spark in gives Spark out)
     columns: ColumnStyle = "easynlu"  # "nlu": NLU's column names and inclusive end positions
 
     def __post_init__(self) -> None:
@@ -80,10 +80,6 @@ class Options:
                      "return_spark_df"):
             _flag(name, getattr(self, name))
         check_choice("columns", self.columns, COLUMN_STYLES)
-        if self.return_spark_df:
-            raise OptionError("return_spark_df=True needs a Spark DataFrame as input, which easynlu does not "
-                              "take yet: drop return_spark_df, and convert the pandas result with "
-                              "spark.createDataFrame(frame) if you need one.")
         self.layer_indices  # noqa: B018  (checks layers)
         batch_size = self.batch_size
         if batch_size is not None and (not is_int(batch_size) or batch_size < 1):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import loaded
+from .errors import OptionError
 from .options import ColumnStyle, LayerPooling, Level, Options, Pooling, SubwordPooling, keywords_listed
 from .resolve import Component
 
@@ -109,6 +110,8 @@ class Pipeline:
         ``positions=True``, one float32 vector column per model, then the DataFrame's other
         columns; its index repeats each input's label. The options are described in the README;
         the last seven are NLU's (see docs/from-nlu.md), ``columns="nlu"`` gives NLU's names.
+        A Spark DataFrame in gives a lazy Spark DataFrame out (same columns, no index; see
+        :mod:`easynlu.spark`).
 
         Raises OptionError for a bad option (OptionTypeError, a TypeError, for an unknown
         keyword, listing the valid ones), InputError for input it cannot read,
@@ -120,6 +123,13 @@ class Pipeline:
                           text_column=text_column, metadata=metadata, drop_irrelevant_cols=drop_irrelevant_cols,
                           keep_stranger_features=keep_stranger_features, multithread=multithread,
                           get_embeddings=get_embeddings, return_spark_df=return_spark_df, columns=columns)
+        from . import spark
+
+        if spark.is_spark_dataframe(data):  # Spark in, Spark out: mapInPandas over this very method
+            return spark.predict(self, data, options)  # type: ignore[return-value]
+        if options.return_spark_df:
+            raise OptionError("return_spark_df=True needs a Spark DataFrame as input (Spark in gives Spark out): "
+                              "pass one, e.g. spark.createDataFrame(pdf), or drop the option.")
         from . import frames, inputs
 
         docs = inputs.read(data, options.text_column)

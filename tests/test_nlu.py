@@ -20,6 +20,7 @@ def test_nlu_load_keywords(tiny_bert, tmp_path, capfd):
     saved = pipe.save(tmp_path / "saved")
     restored = easynlu.load(path=saved)  # and for a saved pipeline
     assert restored.components[0].column == pipe.components[0].column
+    easynlu.unload(str(tiny_bert))  # so that this load is logged, whatever ran before
     capfd.readouterr()
     easynlu.load(str(tiny_bert), verbose=True).predict("x", progress=False)
     logged = capfd.readouterr().err
@@ -73,6 +74,11 @@ def test_nlu_predict_accepts_nlu_keywords_with_their_meaning(tiny_bert):
     stranger = pipe.predict(frame, output_level="document", keep_stranger_features=False, progress=False)
     assert list(stranger.columns) == ["document", column] and list(stranger.index) == ["a", "b", "c"]
     pd.testing.assert_frame_equal(frame, pd.DataFrame({"text": TEXTS, "stars": [5, 1, 3]}, index=["a", "b", "c"]))
+
+
+def test_nlu_return_spark_df_needs_spark_input(tiny_bert):
+    with pytest.raises(easynlu.OptionError, match="return_spark_df=True needs a Spark DataFrame"):
+        easynlu.load(str(tiny_bert)).predict("x", return_spark_df=True)
 
 
 def test_nlu_predict_embeds_is_embed(tiny_bert):

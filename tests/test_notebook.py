@@ -169,3 +169,24 @@ def test_notebook_from_nlu_runs_offline(kernel_manager_factory):
     assert rows == [[str(r["index"]), r["token"], str(r["begin"]), str(r["end"])] for r in documented]
     assert "predict_embeds: (4, 384) float32" in nlu_style
     assert "sentence_id" in nlu_style[-8] and nlu_style[-1].split() == ["0", ".", "1"]
+
+
+def test_notebook_spark_runs_offline(kernel_manager_factory):
+    import shutil
+
+    pytest.importorskip("pyspark", reason="the Spark notebook needs the spark extra: pip install -e '.[spark]'")
+    if shutil.which("java") is None:
+        pytest.skip("the Spark notebook needs Java (no `java` on PATH): install a JDK 17")
+    notebook = run_offline(NOTEBOOKS / "spark.ipynb", kernel_manager_factory)
+    assert "PYSPARK_PYTHON" in notebook.cells[0].source
+
+    schema = text_of(tagged(notebook, "schema"))
+    assert "en_embed_minilm_embeddings: array" in schema and "element: float" in schema and "id: long" in schema
+    documents = text_of(tagged(notebook, "document"))
+    assert "I love NLP. It is fun." in documents and "384" in documents
+    tokens = [line.split("|")[1:5] for line in text_of(tagged(notebook, "token")).splitlines() if "|" in line]
+    assert [[cell.strip() for cell in row] for row in tokens[1:4]] == [["1", "I", "0", "1"], ["1", "love", "2", "6"],
+                                                                      ["1", "NLP", "7", "10"]]
+    assert "same rows: True | largest vector difference below 1e-5: True" in text_of(tagged(notebook, "pandas-equal"))
+    stream = text_of(tagged(notebook, "stream"))
+    assert "rows written: 3" in stream and "en_embed_minilm_embeddings" in stream

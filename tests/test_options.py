@@ -66,7 +66,6 @@ def test_options_cli_choices_come_from_the_options():
     ({"progress": "auto"}, "progress='auto': pass True or False"),
     ({"metadata": "yes"}, "metadata='yes': pass True or False"),
     ({"columns": "spark"}, "columns='spark' is not supported: use one of 'easynlu', 'nlu'"),
-    ({"return_spark_df": True}, "return_spark_df=True needs a Spark DataFrame"),
 ])
 def test_options_refuse_bad_values_with_what_to_type(kwargs, message):
     with pytest.raises(easynlu.OptionError, match=message) as info:

@@ -1,0 +1,162 @@
+"""Spark DataFrames in, Spark DataFrames out: ``pipe.predict(spark_df)`` runs on the executors.
+
+The work is one ``mapInPandas``: each Arrow batch becomes a pandas DataFrame that goes through the
+ordinary pandas ``Pipeline.predict``, so rows, columns and vectors are exactly the pandas path's
+(only the pandas index is dropped: Spark has none). The pipeline travels to the workers as its
+spec (``Pipeline.__getstate__``); its weights load once per Python worker process, in the
+process-wide cache of ``easynlu.loaded``. Streaming DataFrames go through the same call.
+
+pyspark is imported only when a Spark DataFrame is handed over: ``is_spark_dataframe`` looks in
+``sys.modules`` and never imports it.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+from .errors import EasyNLUWarning, InputError, OptionError
+from .options import Options
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame
+    from pyspark.sql.types import DataType, StructType
+
+    from .pipeline import Pipeline
+
+
+def is_spark_dataframe(obj: object) -> bool:
+    """Whether ``obj`` is a pyspark DataFrame (classic or Spark Connect); never imports pyspark."""
+    if "pyspark.sql" not in sys.modules:  # nobody imported pyspark, so obj cannot be one of its frames
+        return False
+    classes: list[type] = []
+    for module, name in (("pyspark.sql", "DataFrame"), ("pyspark.sql.connect.dataframe", "DataFrame")):
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type):
+            classes.append(cls)
+    return isinstance(obj, tuple(classes))
+
+
+def predict(pipe: Pipeline, sdf: DataFrame, options: Options) -> DataFrame:
+    """``pipe``'s predictions for the Spark DataFrame ``sdf``, as a lazy Spark DataFrame.
+
+    ``options`` are ``predict``'s, with the same meaning; the text column is chosen by the pandas
+    path's rules (``text_column``, else ``text``, else the first string column). Columns, in
+    order: the level's text column, ``start``/``end`` (long) with ``positions=True``, the
+    context columns ``metadata`` adds, one ``array<float>`` column per model (null where a row
+    has no vector), then ``sdf``'s other columns (``_input`` appended where a name clashes).
+    ``columns="nlu"`` renames and sorts them as NLU does. ``sdf`` may be a streaming DataFrame.
+    Nothing runs until an action; ``progress`` is ignored (Spark shows its own).
+
+    Raises InputError when the text column cannot be chosen or is not a string column,
+    OptionError for an option Spark output cannot take; errors of the model itself (e.g.
+    ModelUnavailableError on an executor) surface when the job runs.
+    """
+    from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, StructType
+
+    if not isinstance(options.text_column, (str, type(None))):
+        raise OptionError(f"text_column={options.text_column!r}: a Spark column name is a str.")
+    text = _pick_text_column(sdf.schema, options.text_column)
+    text_type = sdf.schema[text].dataType
+    if not isinstance(text_type, StringType):
+        raise InputError(f"The text column {text!r} is {text_type.simpleString()}, not string: cast it first, "
+                         f"e.g. sdf.withColumn({text!r}, sdf[{text!r}].cast('string')).")
+    level = options.output_level or pipe.default_level
+    long, vector = _long(), ArrayType(FloatType(), containsNull=False)
+    own: list[tuple[str, DataType]] = [(level, StringType())]
+    if options.positions:
+        own += [("start", long), ("end", long)]
+    if level != "document" and (options.metadata or not options.drop_irrelevant_cols):
+        own += [("sentence", StringType())] if level == "token" else []
+        own += [("document", StringType())]
+    if level != "document" and options.metadata:
+        own += [("sentence_id", long)]
+    own += [(c.column, vector) for c in pipe.components]
+    names = {name for name, _ in own}
+    carried = [] if not options.keep_stranger_features else [
+        (f"{f.name}_input" if f.name in names else f.name, f.dataType) for f in sdf.schema.fields if f.name != text]
+    columns = own + carried
+    if options.columns == "nlu":
+        columns = _nlu_columns(pipe, columns, level)
+    seen = [name for name, _ in columns]
+    if len(set(seen)) != len(seen):
+        clash = sorted({n for n in seen if seen.count(n) > 1})
+        raise InputError(f"The output would have several columns named {clash}: rename those columns of the "
+                         f"Spark DataFrame first (sdf.withColumnRenamed(old, new)).")
+    schema = StructType([StructField(name, dtype, nullable=True) for name, dtype in columns])
+    keywords = {f.name: getattr(options, f.name) for f in fields(Options)}
+    keywords.update(text_column=text, progress=False, output_level=level)
+    return sdf.mapInPandas(_Batches(pipe, keywords, seen), schema)
+
+
+class _Batches:
+    """The function each Python worker runs: pandas batches in, ``pipe.predict`` frames out.
+
+    A plain class, so it pickles as a reference to this module plus the pipeline's spec.
+    """
+
+    def __init__(self, pipe: Pipeline, keywords: dict[str, Any], names: list[str]):
+        self.pipe, self.keywords, self.names = pipe, keywords, names
+
+    def __call__(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        """One predicted frame per non-empty batch, its columns in the schema's order, no index."""
+        for batch in batches:
+            if len(batch) == 0:
+                continue
+            frame = self.pipe.predict(batch, **self.keywords)
+            yield frame.reset_index(drop=True)[self.names]
+
+
+def _pick_text_column(schema: StructType, text_column: Any) -> str:
+    """The pandas path's rule (easynlu.inputs) on a Spark schema; StringType fields are the string columns."""
+    from pyspark.sql.types import StringType
+
+    names = schema.names
+    if text_column is not None:
+        if text_column not in names:
+            raise InputError(f"text_column={text_column!r} is not a column of the DataFrame; its columns are "
+                             f"{names}.")
+        return str(text_column)
+    if "text" in names:
+        return "text"
+    candidates = [f.name for f in schema.fields if isinstance(f.dataType, StringType)]
+    if not candidates:
+        raise InputError(f"Cannot tell which column holds the text: the DataFrame has no string column among "
+                         f"{names} and none is named 'text'. Pass text_column='<name>'.")
+    if len(candidates) > 1:
+        warnings.warn(
+            f"The DataFrame has no 'text' column and several string columns {candidates}: using the "
+            f"first, {candidates[0]!r}. Pass text_column={candidates[0]!r} (or another) to choose and "
+            f"silence this warning.", EasyNLUWarning, stacklevel=5)  # the caller of predict
+    return candidates[0]
+
+
+def _long() -> DataType:
+    from pyspark.sql.types import LongType
+
+    return LongType()
+
+
+def _nlu_columns(pipe: Pipeline, columns: list[tuple[str, DataType]], level: str) -> list[tuple[str, DataType]]:
+    """NLU's names and order for ``columns``: easynlu.nlu applied to an empty frame, types carried over."""
+    import pandas as pd
+
+    from . import nlu
+
+    names = [name for name, _ in columns]
+    empty = pd.DataFrame({name: pd.Series([], dtype="int64" if name in ("start", "end") else object)
+                          for name in names})
+    renamed = nlu.columns(empty, pipe.components, level)
+    types = dict(columns)
+    types.update({new: types[c.column] for c, new in zip(pipe.components, nlu.vector_names(pipe.components),
+                                                          strict=True)})
+    if "sentence_id" in types:
+        types.update({name: types["sentence_id"] for name in renamed.columns if name.endswith("_origin_sentence")})
+    for name in renamed.columns:
+        if name not in names and name.endswith(("_begin", "_end")):  # made from start/end
+            types[name] = _long()
+    return [(str(name), types[name]) for name in renamed.columns]
