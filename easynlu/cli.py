@@ -3,6 +3,7 @@
     easynlu predict "I love NLP"                      # token level, the offline default model
     easynlu predict "I love NLP" --level document --format json
     cat texts.txt | easynlu predict - --model embed_sentence --format csv > vectors.csv
+    easynlu predict --input texts.parquet --text-column body --output vectors.parquet   # resumable
     easynlu models "*small*"
     easynlu download en.embed.bert.small_L4_256       # fetch now, work offline later
     easynlu cache                                     # what the Hugging Face cache holds
@@ -18,6 +19,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import easynlu
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "en.embed.minilm"
 FORMATS = ("table", "json", "csv")
 DEFAULTS = Options()
+OUTPUTS = (".parquet", ".jsonl", ".csv")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,9 +49,24 @@ def _parser() -> argparse.ArgumentParser:
         "predict",
         help="embed texts and print one row per token, sentence or document",
         description="Embed TEXTs and print the DataFrame that Pipeline.predict returns. "
-                    "A TEXT of '-' reads standard input (one text per line, see --stdin).",
+                    "A TEXT of '-' reads standard input (one text per line, see --stdin). "
+                    "For big inputs, --input FILE streams a file chunk by chunk (memory bounded by "
+                    "--chunk-size) into --output; an interrupted run resumes when run again with the same "
+                    "arguments (parquet: from its _progress.json; .jsonl/.csv: from OUT.progress.json).",
     )
-    predict.add_argument("texts", nargs="+", metavar="TEXT", help="a text to embed; '-' reads standard input")
+    predict.add_argument("texts", nargs="*", metavar="TEXT", help="a text to embed; '-' reads standard input")
+    predict.add_argument("-i", "--input", default=None, metavar="FILE",
+                         help="instead of TEXTs, stream a .txt (one text per line), .csv, .tsv, .parquet or "
+                              ".jsonl file")
+    predict.add_argument("--text-column", default=None, metavar="C",
+                         help="with --input: the column holding the text (default: 'text', else the first "
+                              "string column)")
+    predict.add_argument("-o", "--output", default=None, metavar="OUT",
+                         help="with --input: write OUT.parquet (a directory of parts, vectors as float32 lists), "
+                              "OUT.jsonl or OUT.csv chunk by chunk, with a progress bar on stderr; running the "
+                              "same command again resumes an interrupted run (default: print to stdout in --format)")
+    predict.add_argument("--chunk-size", type=int, default=1000, metavar="N",
+                         help="with --input: input rows per chunk (default: 1000)")
     predict.add_argument("-m", "--model", default=DEFAULT_MODEL, metavar="REF",
                          help=f"model reference(s), space-separated (default: {DEFAULT_MODEL}, which works offline)")
     predict.add_argument("-l", "--level", choices=LEVELS, default=None,
@@ -121,8 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for easynlu errors and bad usage)."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command == "predict" and args.texts.count("-") > 1:
-        parser.error("'-' (standard input) may be given only once")
+    if args.command == "predict":
+        if args.texts.count("-") > 1:
+            parser.error("'-' (standard input) may be given only once")
+        if bool(args.texts) == bool(args.input):
+            parser.error("give TEXTs or --input FILE (one of them)")
+        if args.input is None and (args.output or args.text_column is not None):
+            parser.error("--output and --text-column go with --input FILE")
+        if args.output and Path(args.output).suffix.lower() not in OUTPUTS:
+            parser.error(f"--output must end in {', '.join(OUTPUTS)}")
     try:
         args.run(args)
     except EasyNLUError as err:
@@ -181,19 +206,50 @@ def _read_texts(texts: list[str], stdin_mode: str) -> list[str]:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    texts = _read_texts(args.texts, args.stdin)
     pipe = easynlu.load(args.model, device=args.device, offline=True if args.offline else None)
     layers = args.layers[0] if len(args.layers) == 1 else args.layers
-    frame = pipe.predict(texts, output_level=args.level, positions=args.positions, normalize=args.normalize,
-                         pooling=args.pooling, subword_pooling=args.subword_pooling, layers=layers,
-                         layer_pooling=args.layer_pooling, batch_size=args.batch_size)
+    options = {"output_level": args.level, "positions": args.positions, "normalize": args.normalize,
+               "pooling": args.pooling, "subword_pooling": args.subword_pooling, "layers": layers,
+               "layer_pooling": args.layer_pooling, "batch_size": args.batch_size}
+    if args.input is not None:
+        _predict_file(pipe, args, options)
+        return
+    frame = pipe.predict(_read_texts(args.texts, args.stdin), **options)
+    _print_frame(frame, pipe.info()["columns"], args)
+
+
+def _predict_file(pipe: easynlu.Pipeline, args: argparse.Namespace, options: dict[str, Any]) -> None:
+    """--input FILE: stream it to --output (resumable), or print chunk by chunk in --format."""
+    from easynlu import stream
+
+    where = {"chunk_size": args.chunk_size, "text_column": args.text_column, **options}
     vector_columns = pipe.info()["columns"]
+    if args.output is None:
+        for number, frame in enumerate(stream.predict_batches(pipe, args.input, **where)):
+            _print_frame(frame, vector_columns, args, header=number == 0)
+        return
+    kind = Path(args.output).suffix.lower()
+    if kind == ".parquet":
+        stream.predict_to_parquet(pipe, args.input, args.output, progress=True, **where)
+        return
+
+    def write(frame: pd.DataFrame, out: TextIO, first: bool) -> None:
+        if kind == ".jsonl":
+            _write_json_lines(frame, vector_columns, out)
+        else:
+            _write_csv(frame, vector_columns, out, header=first)
+
+    stream.predict_to_file(pipe, args.input, args.output, write, progress=True, **where)
+
+
+def _print_frame(frame: pd.DataFrame, vector_columns: list[str], args: argparse.Namespace,
+                 header: bool = True) -> None:
     if args.format == "table":
         print(_table(frame, vector_columns, args.show))
     elif args.format == "json":
         _write_json_lines(frame, vector_columns, sys.stdout)
     else:
-        _write_csv(frame, vector_columns, sys.stdout)
+        _write_csv(frame, vector_columns, sys.stdout, header=header)
 
 
 def _short_vector(vector: np.ndarray | None, show: int) -> str:
@@ -259,11 +315,12 @@ def _write_json_lines(frame: pd.DataFrame, vector_columns: list[str], stream: Te
         stream.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
 
 
-def _write_csv(frame: pd.DataFrame, vector_columns: list[str], stream: TextIO) -> None:
+def _write_csv(frame: pd.DataFrame, vector_columns: list[str], stream: TextIO, header: bool = True) -> None:
     import csv
 
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(["index", *frame.columns])
+    if header:
+        writer.writerow(["index", *frame.columns])
     for record in _records(frame, vector_columns):
         row: list[Any] = []
         for key, value in record.items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,6 +165,40 @@ class Pipeline:
     def predict_embeds(self, data: Any, **options: Any) -> np.ndarray:
         """NLU's ``predict_embeds``: the same as :meth:`embed` (one document vector per text)."""
         return self.embed(data, **options)
+
+    # -- inputs larger than memory (easynlu/stream.py) ------------------------------------------
+    def predict_batches(self, data: Any, *, chunk_size: int = 1000, text_column: Hashable | None = None,
+                        progress: bool | None = None, **options: Any) -> Iterator[pd.DataFrame]:
+        """``predict`` chunk by chunk, for inputs larger than memory: one DataFrame per ``chunk_size`` input rows.
+
+        ``data`` is an iterable of texts, a Series or DataFrame, or the path of a .txt (one text per
+        line), .csv, .tsv, .parquet or .jsonl file, read lazily (``text_column`` picks the column, as in
+        ``predict``). The frames concatenated equal ``predict`` of the whole input: same rows, same index
+        (positions 0..n-1 for iterables and files). ``options`` are ``predict``'s; ``progress`` is a bar
+        over input rows. Raises InputError or OptionError at the call for a bad file, column or
+        chunk_size, and as ``predict`` while chunks are read.
+        """
+        from .stream import predict_batches
+
+        return predict_batches(self, data, chunk_size=chunk_size, text_column=text_column, progress=progress,
+                               **options)
+
+    def predict_to_parquet(self, data: Any, path: str | os.PathLike[str], *, chunk_size: int = 1000,
+                           text_column: Hashable | None = None, progress: bool | None = None,
+                           **options: Any) -> Path:
+        """Write ``predict`` of ``data`` to the parquet dataset directory ``path`` as it is computed; resumable.
+
+        One part file per chunk, the index as column ``index``, vectors as fixed-size float32 lists
+        (null where there is none); ``pd.read_parquet(path)`` reads all rows back in order. Running the
+        same call again after a crash or Ctrl-C skips the parts already written and gives exactly the
+        rows of an uninterrupted run. Takes the inputs and options of :meth:`predict_batches`. Returns
+        ``path`` as an absolute Path. Raises OptionError when ``path`` holds another input's or other
+        options' run (pass a new path or delete it), and as ``predict``.
+        """
+        from .stream import predict_to_parquet
+
+        return predict_to_parquet(self, data, path, chunk_size=chunk_size, text_column=text_column,
+                                  progress=progress, **options)
 
     # -- similarity and search (easynlu/search.py) ----------------------------------------------
     def similarity(self, a: Any, b: Any = None, *, level: SearchLevel = "document", **options: Any) -> pd.DataFrame:

@@ -159,6 +159,70 @@ def test_cli_predict_stdin_whole_and_several_models(monkeypatch, capsys):
         assert len(record[COLUMN]) == len(record["en_embed_sentence_minilm_embeddings"]) == DIM
 
 
+STREAM_TEXTS = ["I love NLP. It is great.", "", "Paris is nice.", "One more text.", "And the last one."]
+
+
+def _stream_input(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "body": t}) + "\n" for i, t in enumerate(STREAM_TEXTS)))
+    return path
+
+
+def test_cli_predict_input_to_jsonl_csv_and_parquet(minilm, tmp_path, capsys):
+    import pandas as pd
+
+    path = _stream_input(tmp_path)
+    expected = minilm.predict(pd.read_json(path, lines=True), text_column="body", output_level="sentence")
+    for kind in ("jsonl", "csv", "parquet"):
+        out = tmp_path / f"out.{kind}"
+        argv = ["predict", "--input", str(path), "--text-column", "body", "--level", "sentence",
+                "--chunk-size", "2", "--output", str(out)]
+        assert cli.main(argv) == 0
+        assert capsys.readouterr().out == ""
+        if kind == "jsonl":
+            got = pd.DataFrame([json.loads(line) for line in out.read_text().splitlines()])
+        elif kind == "csv":
+            got = pd.read_csv(out, keep_default_na=False)
+            got[COLUMN] = [json.loads(v) if v else None for v in got[COLUMN]]
+        else:
+            got = pd.read_parquet(out)
+        assert got["index"].tolist() == expected.index.tolist() == [0, 0, 1, 2, 3, 4]
+        assert got["sentence"].fillna("").tolist() == expected["sentence"].fillna("").tolist()
+        assert got["id"].tolist() == expected["id"].tolist()
+        for v, e in zip(got[COLUMN], expected[COLUMN], strict=True):
+            assert (v is None) == (e is None)
+            if e is not None:
+                np.testing.assert_allclose(np.asarray(v, dtype=np.float32), e, atol=1e-5, rtol=0)
+
+
+def test_cli_predict_input_resumes_a_half_written_chunk(minilm, tmp_path, capsys):
+    path = _stream_input(tmp_path)
+    argv = ["predict", "--input", str(path), "--text-column", "body", "--level", "document", "--chunk-size", "2"]
+    reference = tmp_path / "ref.csv"
+    assert cli.main([*argv, "--output", str(reference)]) == 0
+    out = tmp_path / "out.csv"
+    assert cli.main([*argv, "--output", str(out)]) == 0
+    # as if killed while writing the third chunk: the file holds half of it, the record says two chunks
+    state_file = tmp_path / "out.csv.progress.json"
+    state = json.loads(state_file.read_text())
+    state.update(chunks_done=2, bytes=len(out.read_bytes().rsplit(b"\n", 2)[0]) + 1)
+    state_file.write_text(json.dumps(state))
+    with open(out, "ab") as f:
+        f.write(b"4,And the la")
+    assert cli.main([*argv, "--output", str(out)]) == 0
+    assert out.read_bytes() == reference.read_bytes()
+    assert cli.main([*argv, "--level", "token", "--output", str(out)]) == 2  # other options: no resume
+    assert "pass a new output path" in capsys.readouterr().err
+
+
+def test_cli_predict_input_usage_errors(tmp_path):
+    for argv in (["predict"], ["predict", "x", "--input", "f.txt"], ["predict", "x", "--output", "o.csv"],
+                 ["predict", "--input", "f.txt", "--output", "o.xlsx"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 2
+
+
 def test_cli_models_pattern_lists_both_minilm_refs():
     out = ok("models", "*minilm*")
     refs = [row[0] for row in table_rows(out)]
