@@ -531,7 +531,13 @@ def write_results_md(results: dict, table: str, path: Path) -> None:
         "## Results",
         "",
     ]
-    path.write_text("\n".join(head) + table, encoding="utf-8")
+    # Sections from the other scripts (search, Spark, streaming) follow a marker and are kept.
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    kept = old[old.index(OTHER_SCRIPTS):] if OTHER_SCRIPTS in old else ""
+    path.write_text("\n".join(head) + table + ("\n\n" + kept if kept else ""), encoding="utf-8")
+
+
+OTHER_SCRIPTS = "<!-- other benchmark scripts: kept when run.py rewrites this file -->"
 
 
 def main(argv=None) -> int:
