@@ -13,7 +13,7 @@ import math
 import re
 import sys
 import warnings
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -105,18 +105,28 @@ def _series_values(series: pd.Series) -> list[Any]:
     return series.to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[call-overload]  # stubs lack None
 
 
-def _pick_text_column(frame: pd.DataFrame, text_column: Hashable | None) -> Hashable:
-    columns = list(frame.columns)
+def pick_text_column(frame: pd.DataFrame, text_column: Hashable | None) -> Hashable:
+    """The column of ``frame`` that holds the text; see :func:`choose_text_column`."""
+    return choose_text_column(list(frame.columns), lambda c: _is_text_column(frame[c]), text_column)
+
+
+def choose_text_column(columns: list[Hashable], is_text: Callable[[Hashable], bool],
+                       text_column: Hashable | None) -> Hashable:
+    """The text column among ``columns``: ``text_column``, else ``text``, else the only string
+    column, else the first one with an EasyNLUWarning naming it (NLU's rule). Shared by pandas
+    and Spark inputs; ``is_text`` says whether a column holds strings. Raises InputError when
+    ``text_column`` is missing or no column holds strings.
+    """
     if text_column is not None:
-        if text_column not in frame.columns:
+        if text_column not in columns:
             raise InputError(
                 f"text_column={text_column!r} is not a column of the DataFrame; its columns are "
                 f"{columns}."
             )
         return text_column
-    if "text" in frame.columns:
+    if "text" in columns:
         return "text"
-    candidates = [c for c in columns if _is_text_column(frame[c])]
+    candidates = [c for c in columns if is_text(c)]
     if not candidates:
         raise InputError(
             f"Cannot tell which column holds the text: the DataFrame has no string column among "
@@ -126,7 +136,7 @@ def _pick_text_column(frame: pd.DataFrame, text_column: Hashable | None) -> Hash
         warnings.warn(
             f"The DataFrame has no 'text' column and several string columns {candidates}: using the "
             f"first, {candidates[0]!r}. Pass text_column={candidates[0]!r} (or another) to choose and "
-            f"silence this warning.", EasyNLUWarning, stacklevel=5)  # the caller of predict/embed
+            f"silence this warning.", EasyNLUWarning, stacklevel=6)  # the caller of predict/embed
     return candidates[0]
 
 
@@ -169,7 +179,7 @@ def read(data: Any, text_column: Hashable | None = None) -> Documents:
         return _check_values([data])
     if is_frame:
         assert pd is not None  # is_frame implies pandas is loaded
-        column = _pick_text_column(data, text_column)
+        column = pick_text_column(data, text_column)
         if isinstance(data[column], pd.DataFrame):
             raise InputError(f"The DataFrame has several columns named {column!r}; rename them.")
         docs = _check_values(_series_values(data[column]), data.index)

@@ -13,12 +13,11 @@ pyspark is imported only when a Spark DataFrame is handed over: ``is_spark_dataf
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Iterator
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
-from .errors import EasyNLUWarning, InputError, OptionError
+from .errors import InputError, OptionError
 from .options import Options
 
 if TYPE_CHECKING:
@@ -115,24 +114,11 @@ def _pick_text_column(schema: StructType, text_column: Any) -> str:
     """The pandas path's rule (easynlu.inputs) on a Spark schema; StringType fields are the string columns."""
     from pyspark.sql.types import StringType
 
-    names = schema.names
-    if text_column is not None:
-        if text_column not in names:
-            raise InputError(f"text_column={text_column!r} is not a column of the DataFrame; its columns are "
-                             f"{names}.")
-        return str(text_column)
-    if "text" in names:
-        return "text"
-    candidates = [f.name for f in schema.fields if isinstance(f.dataType, StringType)]
-    if not candidates:
-        raise InputError(f"Cannot tell which column holds the text: the DataFrame has no string column among "
-                         f"{names} and none is named 'text'. Pass text_column='<name>'.")
-    if len(candidates) > 1:
-        warnings.warn(
-            f"The DataFrame has no 'text' column and several string columns {candidates}: using the "
-            f"first, {candidates[0]!r}. Pass text_column={candidates[0]!r} (or another) to choose and "
-            f"silence this warning.", EasyNLUWarning, stacklevel=5)  # the caller of predict
-    return candidates[0]
+    from .inputs import choose_text_column
+
+    strings = {f.name for f in schema.fields if isinstance(f.dataType, StringType)}
+    return str(choose_text_column(list(schema.names), lambda n: n in strings,
+                                  text_column))
 
 
 def _long() -> DataType:

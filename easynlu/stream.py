@@ -165,9 +165,9 @@ def source(data: Any, chunk_size: int, text_column: Hashable | None = None) -> S
     if isinstance(data, (str, os.PathLike)):
         return _file_source(Path(data), size, text_column)
     if isinstance(data, pd.DataFrame):
-        from .inputs import _pick_text_column
+        from .inputs import pick_text_column
 
-        column = _pick_text_column(data, text_column)  # once, so the rule warns once
+        column = pick_text_column(data, text_column)  # once, so the rule warns once
         return Source(_frame_chunks(data, size), len(data), None, column)
     if text_column is not None:
         raise InputError(f"text_column={text_column!r} only applies to a DataFrame or a file with columns, "
@@ -200,9 +200,9 @@ def _predict_chunks(pipe: Pipeline, src: Source, options: dict[str, Any],
         column = None
         if isinstance(chunk, _pandas().DataFrame):
             if src.text_column is None:  # a file's columns: the rule picks from the first chunk, once
-                from .inputs import _pick_text_column
+                from .inputs import pick_text_column
 
-                src.text_column = _pick_text_column(chunk, None)
+                src.text_column = pick_text_column(chunk, None)
             column = src.text_column
         yield number, chunk, pipe.predict(chunk, text_column=column, **options)
 
