@@ -71,11 +71,84 @@ def test_device_unknown_dtype_refused():
         devices.choose_dtype("int8", "cpu")
 
 
-@pytest.mark.parametrize("amx", [True, False])
-def test_device_bfloat16_on_cpu_needs_amx(monkeypatch, amx):
-    monkeypatch.setattr(devices, "_cpu_has_amx", lambda: amx)
+@pytest.fixture
+def cpu(monkeypatch):
+    """Pretend the CPU's /proc/cpuinfo flags are ``cpu(flags)`` (None: unreadable), warning afresh."""
+    def pretend(flags):
+        monkeypatch.setattr(devices, "cpu_flags", lambda: None if flags is None else frozenset(flags))
+        monkeypatch.setattr(devices, "_warned_slow_bf16", False)
+    return pretend
+
+
+def chosen_and_warnings(dtype="bfloat16", device="cpu"):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        chosen = devices.choose_dtype("bfloat16", "cpu")
-    assert chosen == ("bfloat16" if amx else "float32")
-    assert any("AMX" in str(w.message) for w in caught) == (not amx)
+        chosen = devices.choose_dtype(dtype, device)
+    return chosen, [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+
+
+@pytest.mark.parametrize("flags", [{"avx512f", "avx512_bf16"}, {"amx_bf16", "amx_tile"}, {"asimd", "bf16"}])
+def test_device_bfloat16_on_a_cpu_with_bf16_instructions_is_silent(cpu, flags):
+    cpu(flags)
+    assert chosen_and_warnings() == ("bfloat16", [])
+
+
+@pytest.mark.parametrize("flags, says", [({"avx2", "avx512f"}, "no avx512_bf16 or amx_bf16"),
+                                         (None, "cannot read this CPU's flags")])
+def test_device_bfloat16_on_a_cpu_without_bf16_is_honoured_with_one_warning(cpu, flags, says):
+    cpu(flags)
+    chosen, warned = chosen_and_warnings("bf16")
+    assert chosen == "bfloat16"  # honoured, not switched to float32
+    assert len(warned) == 1 and says in warned[0] and "dtype='float32'" in warned[0] and "slower" in warned[0]
+    assert chosen_and_warnings("bf16") == ("bfloat16", [])  # once per process
+
+
+def test_device_bfloat16_warning_points_at_the_users_line(cpu, tiny_bert):
+    cpu({"avx2"})
+    pipe = easynlu.load(str(tiny_bert), dtype="bfloat16")
+    with pytest.warns(RuntimeWarning, match="bfloat16") as caught:
+        vectors = pipe.embed(["x"], progress=False)
+    assert [w.filename for w in caught if "bfloat16" in str(w.message)] == [__file__]
+    assert pipe._parts()[0].backend.dtype == "bfloat16" and vectors.dtype == "float32"  # honoured
+
+
+def test_device_bfloat16_elsewhere_than_the_cpu_never_reads_the_cpu(cpu):
+    cpu(None)
+    assert chosen_and_warnings("bfloat16", "cuda") == ("bfloat16", [])
+    assert chosen_and_warnings(None, "cpu") == ("float32", [])
+
+
+def test_device_cpu_flags_are_read_once_from_proc_cpuinfo(monkeypatch, tmp_path):
+    import builtins
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 avx512_bf16\n\n"
+                    "processor\t: 1\nflags\t\t: fpu\n")
+    real_open, opened = builtins.open, []
+
+    def fake_open(path, *args, **kwargs):
+        if path == "/proc/cpuinfo":
+            opened.append(path)
+            return real_open(info, *args, **kwargs)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    devices.cpu_flags.cache_clear()
+    try:
+        assert devices.cpu_flags() == {"fpu", "avx2", "avx512_bf16"}
+        assert devices.cpu_flags() == {"fpu", "avx2", "avx512_bf16"} and len(opened) == 1
+        monkeypatch.setattr(builtins, "open", lambda *a, **k: (_ for _ in ()).throw(FileNotFoundError(a[0])))
+        devices.cpu_flags.cache_clear()
+        assert devices.cpu_flags() is None  # not Linux: nothing known
+    finally:
+        monkeypatch.undo()
+        devices.cpu_flags.cache_clear()
+
+
+def test_device_choose_dtype_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from easynlu.backends.device import choose_dtype; choose_dtype('bf16', 'cpu'); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True)

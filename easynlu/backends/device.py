@@ -1,16 +1,27 @@
-"""Device and dtype choice for the torch backend: explicit, checked, explained when refused."""
+"""Device and dtype choice for the torch backend: explicit, checked, explained when refused.
+
+Only ``choose_device`` (and ``free_cached_memory``) import torch; ``choose_dtype`` reads the
+CPU's flags from ``/proc/cpuinfo`` and needs nothing heavy.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
 import warnings
 
-import torch
-
 from ..errors import DeviceError
+
+# CPU flags (Linux /proc/cpuinfo) of instructions that make bfloat16 matmuls fast: AVX-512 BF16
+# and AMX on x86, the BF16 extension ("bf16" in Features) on Arm.
+FAST_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 
 
 def choose_device(device: object = None, gpu: bool = False) -> str:
     """An explicit device wins; otherwise CUDA, then Apple MPS, then CPU."""
+    import torch
+
     if gpu:
         if not torch.cuda.is_available():
             raise DeviceError(
@@ -31,6 +42,8 @@ def choose_device(device: object = None, gpu: bool = False) -> str:
 
 def _check_device(device: object) -> str:
     """An explicit device, refused with advice when this machine's torch cannot use it."""
+    import torch
+
     try:
         chosen = torch.device(device)  # type: ignore[call-overload]
     except (RuntimeError, TypeError) as err:
@@ -52,16 +65,29 @@ def _check_device(device: object) -> str:
     return str(chosen)
 
 
-def _cpu_has_amx() -> bool:
+@functools.cache
+def cpu_flags() -> frozenset[str] | None:
+    """The CPU's feature flags from /proc/cpuinfo (read once), or None where it cannot be read."""
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return "amx_bf16" in f.read()
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:  # the first CPU's "flags" (x86) or "Features" (Arm) line is enough
+                name, _, value = line.partition(":")
+                if name.strip() in ("flags", "Features"):
+                    return frozenset(value.split())
     except OSError:
-        return False
+        return None
+    return frozenset()
+
+
+_warned_slow_bf16 = False
 
 
 def choose_dtype(dtype: object, device: str) -> str:
-    """float32 on CPU/MPS, float16 on CUDA; bfloat16 only when asked for."""
+    """float32 on CPU/MPS, float16 on CUDA; bfloat16 only when asked for.
+
+    bfloat16 on the CPU is honoured; where the CPU shows no bf16 instructions (or easynlu cannot
+    tell) it warns once that bf16 is emulated there and float32 is faster.
+    """
     if dtype is None:
         return "float16" if device.startswith("cuda") else "float32"
     name = str(dtype).replace("torch.", "")
@@ -71,18 +97,38 @@ def choose_dtype(dtype: object, device: str) -> str:
         raise DeviceError(f"dtype={dtype!r} is not supported: use 'float32', 'float16' or 'bfloat16'.")
     if device == "cpu" and name == "float16":
         raise DeviceError("dtype='float16' is very slow or unsupported on the CPU: use 'float32' or 'bfloat16'.")
-    if device == "cpu" and name == "bfloat16" and not _cpu_has_amx():
-        warnings.warn(
-            "dtype='bfloat16' on a CPU without AMX (no amx_bf16 flag) runs far slower than "
-            "float32; using float32 instead.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return "float32"
+    if device == "cpu" and name == "bfloat16":
+        _warn_if_bf16_is_slow()
     return name
+
+
+def _warn_if_bf16_is_slow() -> None:
+    global _warned_slow_bf16
+    flags = cpu_flags()
+    if _warned_slow_bf16 or (flags is not None and flags & FAST_BF16_FLAGS):
+        return
+    _warned_slow_bf16 = True
+    seen = ("easynlu cannot read this CPU's flags" if flags is None
+            else "this CPU has no bf16 instructions (no avx512_bf16 or amx_bf16 flag)")
+    warnings.warn(
+        f"dtype='bfloat16' on the CPU: {seen}, so bfloat16 may be emulated and run slower than "
+        f"float32. Using bfloat16 as asked; pass dtype='float32' (the CPU default) for speed.",
+        RuntimeWarning,
+        stacklevel=_first_caller_outside_easynlu(),
+    )
+
+
+def _first_caller_outside_easynlu() -> int:
+    """The ``stacklevel`` that points a warning from the caller of this at the user's own line."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def free_cached_memory() -> None:
     """Give the CUDA cache back to the device, if torch is using one."""
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
