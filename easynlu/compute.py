@@ -24,6 +24,10 @@ class Part:
     backend: Backend
 
 
+# Private switch for benchmarks/dedup.py (repeated segments computed once); not a user option.
+DEDUP = True
+
+
 def encode(texts: list[str], parts: list[Part], level: Level, options: Options, language: str = "en",
            progress: Progress | None = None) -> Encoded:
     """Every component's vectors for ``texts`` at ``level``, with the rows they belong to.
@@ -33,26 +37,33 @@ def encode(texts: list[str], parts: list[Part], level: Level, options: Options, 
     ``level`` is already resolved); ``language`` picks the sentence splitter's rules;
     ``progress`` (a tqdm bar) counts windows. Returns an Encoded with one float32 matrix per
     component column, rows in document then text order, NaN rows where there are no tokens.
-    Raises OptionError for layers the model does not have, OutOfMemoryError when one window
-    does not fit on the device.
+    Identical segments (documents, or sentences below document level) are tokenized and run
+    once and their rows shared. Raises OptionError for layers the model does not have,
+    OutOfMemoryError when one window does not fit on the device.
     """
     segs = segment.documents(texts) if level == "document" else segment.sentences(texts, language)
     seg_texts = segs.texts(texts)
+    # Work on each distinct segment once; `unique_of[i]` is segment i's distinct one (None: all distinct).
+    distinct, unique_of = _distinct(seg_texts) if DEDUP else (seg_texts, None)
     tokenized: dict[int, Tokens] = {}
     for part in parts:  # components sharing an encoder tokenize once
         if id(part.backend) not in tokenized:
-            tokenized[id(part.backend)] = part.backend.tokenize(seg_texts)
+            tokenized[id(part.backend)] = part.backend.tokenize(distinct)
     first = tokenized[id(parts[0].backend)]
 
     rows: Words | None = None
     first_rows: np.ndarray | None = None
     row_seg: np.ndarray | None = None
+    take: np.ndarray | None = unique_of  # each output row's row among the distinct segments' rows
     if level == "token":
         rows, first_rows = pooling.words(first)
-        rows = _with_trailing_marks(rows, seg_texts)
-        row_seg = rows.seg
-        row_doc = segs.doc[rows.seg]
-        row_start, row_end = segs.start[rows.seg] + rows.start, segs.start[rows.seg] + rows.end
+        rows = _with_trailing_marks(rows, distinct)
+        row_seg, row_start, row_end = rows.seg, rows.start, rows.end
+        if unique_of is not None:
+            take, row_seg = _rows_of_segments(rows.seg, len(distinct), unique_of)
+            row_start, row_end = row_start[take], row_end[take]
+        row_doc = segs.doc[row_seg]
+        row_start, row_end = segs.start[row_seg] + row_start, segs.start[row_seg] + row_end
     elif level == "sentence":
         row_seg = np.arange(len(segs))
         row_doc, row_start, row_end = segs.doc, segs.start, segs.end
@@ -68,13 +79,15 @@ def encode(texts: list[str], parts: list[Part], level: Level, options: Options, 
             word_of_token = first_rows if tokens is first else pooling.assign(tokens, rows)
             matrix = _token_vectors(part, tokens, word_of_token, rows, options, progress)
         else:
-            matrix = _segment_vectors(part, tokens, len(segs), options, progress)
-            if level == "document":
-                docs = np.full((len(texts), matrix.shape[1]), np.nan, dtype=np.float32)
-                docs[segs.doc] = matrix
-                matrix = docs
+            matrix = _segment_vectors(part, tokens, len(distinct), options, progress)
         if options.normalize:
             pooling.l2_normalize(matrix)
+        if take is not None:
+            matrix = matrix[take]
+        if level == "document":
+            docs = np.full((len(texts), matrix.shape[1]), np.nan, dtype=np.float32)
+            docs[segs.doc] = matrix
+            matrix = docs
         vectors[part.column] = matrix
     present = {column: ~np.isnan(matrix).any(axis=1) for column, matrix in vectors.items()}
     sentences = {} if row_seg is None else {
@@ -82,6 +95,27 @@ def encode(texts: list[str], parts: list[Part], level: Level, options: Options, 
         "sentence_end": segs.end[row_seg]}
     return Encoded(level, len(texts), row_doc, row_start, row_end, MappingProxyType(vectors),
                    MappingProxyType(present), **sentences)
+
+
+def _distinct(seg_texts: list[str]) -> tuple[list[str], np.ndarray | None]:
+    """The distinct texts in first-seen order, and each text's number among them (None: no repeats)."""
+    number: dict[str, int] = {}
+    unique_of = np.fromiter((number.setdefault(t, len(number)) for t in seg_texts), dtype=np.int64,
+                            count=len(seg_texts))
+    if len(number) == len(seg_texts):
+        return seg_texts, None
+    return list(number), unique_of
+
+
+def _rows_of_segments(row_seg: np.ndarray, n_distinct: int, unique_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows grouped by distinct segment (``row_seg`` non-decreasing), the rows of every
+    segment in turn: (each output row's index into those rows, each output row's segment)."""
+    first = np.searchsorted(row_seg, np.arange(n_distinct + 1))  # rows of distinct u: [first[u], first[u+1])
+    count = np.diff(first)[unique_of]
+    seg = np.repeat(np.arange(len(unique_of)), count)
+    out_first = np.cumsum(count) - count
+    take = np.arange(len(seg)) - np.repeat(out_first, count) + np.repeat(first[unique_of], count)
+    return take, seg
 
 
 def _with_trailing_marks(rows: Words, seg_texts: list[str]) -> Words:

@@ -3,9 +3,11 @@
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import easynlu
+from easynlu import compute
 from easynlu.compute import encode
 from easynlu.options import Options
 
@@ -134,3 +136,99 @@ def test_compute_missing_pooler_is_an_error_only_when_needed(tmp_path, capfd):
     assert "pooling='mean'" in info.value.fix
     printed = capfd.readouterr()
     assert "LOAD REPORT" not in printed.err + printed.out
+
+
+# -- repeated segments are tokenized and run once ---------------------------------------------------
+LONG = " ".join(["word"] * 560)  # over the 510-token window: several windows
+REPEATS = ["I love NLP. It is fun.", "It is fun. I love NLP.", "", "I love NLP. It is fun.", "   ",
+           "Café au lait. I love NLP.", "\u200b", "It is fun.", LONG, "\u200b", "I love NLP. It is fun.", LONG]
+
+
+@pytest.fixture(scope="module")
+def pair(tiny_bert, tmp_path_factory):
+    """A token model and a second encoder (another tokenizer instance, BERT pooler vectors)."""
+    from conftest import make_bert_dir
+
+    other = make_bert_dir(tmp_path_factory.mktemp("other-bert"), layers=1, hidden=32, heads=1, seed=5)
+    return easynlu.load(f"{tiny_bert} embed_sentence:{other}")
+
+
+def assert_same_rows(got, want):
+    """Same index, text and position columns exactly; vectors within 1e-6, None/NaN in the same rows."""
+    vector_columns = [c for c in want.columns if c.endswith("_embeddings")]
+    assert list(got.columns) == list(want.columns) and vector_columns
+    pd.testing.assert_frame_equal(got.drop(columns=vector_columns), want.drop(columns=vector_columns))
+    for column in vector_columns:
+        missing = want[column].isna().to_numpy()
+        assert got[column].isna().to_numpy().tolist() == missing.tolist()
+        np.testing.assert_allclose(np.stack(got[column][~missing].to_list()),
+                                   np.stack(want[column][~missing].to_list()), atol=1e-6, rtol=0)
+
+
+LEVEL_OPTIONS = [("token", {}), ("token", {"subword_pooling": "mean", "layers": [-1, -2]}),
+                 ("sentence", {}), ("sentence", {"pooling": "max", "subword_pooling": "mean"}),
+                 ("document", {}), ("document", {"pooling": "cls", "normalize": True})]
+
+
+@pytest.mark.parametrize("level, options", LEVEL_OPTIONS)
+def test_compute_repeated_texts_give_the_rows_of_one_text_at_a_time(pair, level, options, monkeypatch):
+    got = pair.predict(REPEATS, output_level=level, positions=True, progress=False, **options)
+    alone = {t: pair.predict([t], output_level=level, positions=True, progress=False, **options) for t in REPEATS}
+    want = pd.concat([alone[t].set_axis([i] * len(alone[t])) for i, t in enumerate(REPEATS)])
+    assert_same_rows(got, want)
+    monkeypatch.setattr(compute, "DEDUP", False)
+    assert_same_rows(got, pair.predict(REPEATS, output_level=level, positions=True, progress=False, **options))
+
+
+def test_compute_repeated_documents_embed_and_sentence_columns(pair, monkeypatch):
+    got = pair.embed(REPEATS, progress=False)
+    assert got.shape == (len(REPEATS), 64 + 32) and got.dtype == np.float32
+    assert np.isnan(got[[2, 4, 6, 9]]).all() and not np.isnan(got[[0, 1, 3, 5, 7, 8, 10, 11]]).any()
+    np.testing.assert_array_equal(got[0], got[3])
+    np.testing.assert_array_equal(got[8], got[11])
+    encoded = encode(REPEATS, pair._parts(), "token", Options())
+    monkeypatch.setattr(compute, "DEDUP", False)
+    plain = encode(REPEATS, pair._parts(), "token", Options())
+    for name in ("row_doc", "row_start", "row_end", "row_sentence", "sentence_start", "sentence_end"):
+        np.testing.assert_array_equal(getattr(encoded, name), getattr(plain, name), err_msg=name)
+    np.testing.assert_allclose(np.nan_to_num(pair.embed(REPEATS, progress=False), nan=9.0),
+                               np.nan_to_num(got, nan=9.0), atol=1e-6, rtol=0)
+
+
+class Spy:
+    """A backend that records the texts it tokenizes and the segments it runs."""
+
+    def __init__(self, backend):
+        self.inner, self.tokenized, self.ran = backend, [], []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def tokenize(self, texts):
+        self.tokenized.append(list(texts))
+        return self.inner.tokenize(texts)
+
+    def run(self, tokens, job, progress=None):
+        self.ran.append(len(tokens.offsets) - 1)
+        return self.inner.run(tokens, job, progress)
+
+
+@pytest.mark.parametrize("level", ["token", "sentence", "document"])
+def test_compute_the_backend_sees_each_distinct_segment_once(pair, level):
+    parts = [compute.Part(part.column, part.action, Spy(part.backend)) for part in pair._parts()]
+    texts = ["I love NLP. It is fun.", "It is fun.", "I love NLP. It is fun.", "", "Bye. It is fun."]
+    encode(texts, parts, level, Options())
+    if level == "document":
+        distinct = ["I love NLP. It is fun.", "It is fun.", "Bye. It is fun."]
+    else:
+        distinct = ["I love NLP.", "It is fun.", "Bye."]
+    for part in parts:
+        assert part.backend.tokenized == [distinct]
+        assert part.backend.ran == [len(distinct)]
+
+
+def test_compute_without_repeats_the_backend_gets_the_segments_as_they_are(pair):
+    spy = Spy(pair._parts()[0].backend)
+    texts = ["One text.", "Another text. And a sentence."]
+    encode(texts, [compute.Part("x_embeddings", "embed", spy)], "sentence", Options())
+    assert spy.tokenized == [["One text.", "Another text.", "And a sentence."]]
