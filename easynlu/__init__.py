@@ -44,6 +44,7 @@ __all__ = [
     "loaded_models",
     "unload",
     "download",
+    "export",
     "cached_models",
     "delete_cached",
     "set_alias",
@@ -66,7 +67,8 @@ __all__ = [
 @keywords_listed
 def load(request: str | os.PathLike[str] | None = None, *, device: str | torch.device | None = None,
          gpu: bool = False, dtype: str | torch.dtype | None = None, offline: bool | None = None,
-         verbose: bool = False, path: str | os.PathLike[str] | None = None) -> Pipeline:
+         verbose: bool = False, path: str | os.PathLike[str] | None = None, backend: str | None = None,
+         quantize: str | None = None, threads: int | None = None) -> Pipeline:
     """A lazy Pipeline for one or more space-separated references; nothing heavy loads yet.
 
     ``request`` holds catalogue refs (``"en.embed.bert.small_L12_128"``), NLU's refs (``"bert"``),
@@ -76,6 +78,10 @@ def load(request: str | os.PathLike[str] | None = None, *, device: str | torch.d
     Hugging Face Hub. A directory written by ``pipe.save(dir)`` loads that saved pipeline, after
     checking every file's sha256. NLU's keywords: ``path=`` names a saved pipeline or a model
     directory (instead of ``request``); ``verbose=True`` logs resolution and loading to stderr.
+    ``backend="torch"|"onnx"|"auto"`` picks the engine (default: EASYNLU_BACKEND, else torch; "auto"
+    is ONNX Runtime on the CPU when ``easynlu[onnx]`` is installed); ``quantize="int8"`` runs a
+    dynamically quantised ONNX export; ``threads`` sets ONNX Runtime's thread count. See the
+    README's "Backends".
 
     Raises UnknownReferenceError (a KeyError) with suggestions for an unknown name,
     OptionError for the same model twice or for both/neither of ``request`` and ``path``,
@@ -92,11 +98,13 @@ def load(request: str | os.PathLike[str] | None = None, *, device: str | torch.d
         raise OptionError("pass a model request or path=, not both: e.g. easynlu.load('en.embed.bert.small_L12_128') "
                           "or easynlu.load(path='my-pipeline').")
     if isinstance(request, (str, os.PathLike)) and saved.is_saved_pipeline(request):
-        return saved.load(request, device=device, gpu=gpu or None, dtype=dtype)
+        return saved.load(request, device=device, gpu=gpu or None, dtype=dtype, backend=backend, quantize=quantize,
+                          threads=threads)
     components = resolve(request)
     for c in components:
         _log.info("%s resolves to %s: %s model %s, column %s", request, c.ref, c.action, c.model, c.column)
-    return Pipeline(components, device=device, gpu=gpu, dtype=dtype, offline=offline)
+    return Pipeline(components, device=device, gpu=gpu, dtype=dtype, offline=offline, backend=backend,
+                    quantize=quantize, threads=threads)
 
 
 class _Stderr(logging.StreamHandler):
@@ -163,6 +171,30 @@ def unload(ref: str | os.PathLike[str] | None = None) -> list[LoadedModel]:
     from .resolve import resolve
 
     return _unload(None if ref is None else resolve(ref))
+
+
+def export(request: str | os.PathLike[str], *, quantize: str | None = None,
+           offline: bool | None = None) -> dict[str, Path]:
+    """Export ``request``'s models to ONNX now (once; cached in easynlu's cache dir), so that
+    ``load(..., backend="onnx")`` starts without torch. ``quantize="int8"`` makes the int8 export.
+
+    Returns each component's ref and its export directory. Needs ``easynlu[onnx]`` (and torch, for
+    the export only). Raises UnknownReferenceError for a bad ref, ModelUnavailableError when a
+    model's files cannot be found, OptionError without the onnx extra or for a bad ``quantize``.
+    """
+    from . import sources
+    from .backends import choose_backend
+    from .backends.export import ensure
+    from .placement import check_quantize
+    from .resolve import resolve
+
+    quantize = check_quantize(quantize)
+    choose_backend("onnx", "cpu", "float32", quantize)  # says how to install the extra
+    done: dict[str, Path] = {}
+    for comp in resolve(request):
+        path = sources.locate(comp.source, comp.model, offline=offline)
+        done[comp.ref] = ensure(str(path), quantize=quantize)
+    return done
 
 
 def download(request: str | os.PathLike[str], *, force: bool = False) -> list[Path]:

@@ -1,4 +1,4 @@
-"""The ``easynlu`` command line: predict, models, download, cache and save.
+"""The ``easynlu`` command line: predict, models, download, cache, save and export.
 
     easynlu predict "I love NLP"                      # token level, the offline default model
     easynlu predict "I love NLP" --level document --format json
@@ -9,6 +9,8 @@
     easynlu cache                                     # what the Hugging Face cache holds
     easynlu cache --delete en.embed.bert.small_L4_256
     easynlu save embed embed_sentence ./my-pipeline
+    easynlu export embed                              # ONNX export once; then:
+    easynlu predict "I love NLP" --backend onnx
 
 Importing this module is light: pandas and torch load only when a command runs.
 """
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import easynlu
 from easynlu.errors import EasyNLUError, ModelUnavailableError
-from easynlu.options import LAYER_POOLINGS, LEVELS, POOLINGS, SUBWORD_POOLINGS, Options
+from easynlu.options import BACKENDS, LAYER_POOLINGS, LEVELS, POOLINGS, QUANTIZE, SUBWORD_POOLINGS, Options
 
 if TYPE_CHECKING:
     import numpy as np
@@ -87,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--offline", action="store_true",
                          help="never contact the Hugging Face Hub (as HF_HUB_OFFLINE=1)")
     predict.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: the best available)")
+    _add_engine_arguments(predict)
     predict.add_argument("-f", "--format", choices=FORMATS, default="table",
                          help="table: vectors shortened for reading; json: JSON lines with full vectors; "
                               "csv: full vectors as JSON lists in the cells (default: table)")
@@ -104,6 +107,19 @@ def _parser() -> argparse.ArgumentParser:
     models.set_defaults(run=_models)
     _add_hub_commands(commands)
     return parser
+
+
+def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="torch, onnx (ONNX Runtime on the CPU, needs easynlu[onnx]) or auto "
+                             "(default: $EASYNLU_BACKEND, else torch)")
+    parser.add_argument("--dtype", default=None, choices=("float32", "float16", "bfloat16"),
+                        help="compute dtype (default: float32 on CPU, float16 on CUDA); bfloat16 is fast on "
+                             "CPUs with avx512_bf16 or amx_bf16 (torch backend)")
+    parser.add_argument("--quantize", choices=QUANTIZE, default=None,
+                        help="int8: run a dynamically quantised ONNX export (faster, less exact)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="ONNX Runtime threads (default: as many as PyTorch would use)")
 
 
 def _add_hub_commands(commands: argparse._SubParsersAction) -> None:
@@ -132,7 +148,18 @@ def _add_hub_commands(commands: argparse._SubParsersAction) -> None:
     save.add_argument("dir", metavar="DIR", help="the directory to save to")
     save.add_argument("--offline", action="store_true",
                       help="never contact the Hugging Face Hub (as HF_HUB_OFFLINE=1)")
+    _add_engine_arguments(save)
     save.set_defaults(run=_save)
+
+    export = commands.add_parser(
+        "export", help="export models to ONNX now, so that backend='onnx' starts at once",
+        description="Export each REF's model to ONNX (torch.onnx.export) into easynlu's cache, once; "
+                    "needs easynlu[onnx].")
+    export.add_argument("refs", nargs="+", metavar="REF", help="a catalogue ref, hf:ORG/NAME or a directory")
+    export.add_argument("--quantize", choices=QUANTIZE, default=None, help="also make the int8 export")
+    export.add_argument("--offline", action="store_true",
+                        help="never contact the Hugging Face Hub (as HF_HUB_OFFLINE=1)")
+    export.set_defaults(run=_export)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,8 +232,12 @@ def _read_texts(texts: list[str], stdin_mode: str) -> list[str]:
     return out
 
 
+def _engine(args: argparse.Namespace) -> dict[str, Any]:
+    return {"backend": args.backend, "dtype": args.dtype, "quantize": args.quantize, "threads": args.threads}
+
+
 def _predict(args: argparse.Namespace) -> None:
-    pipe = easynlu.load(args.model, device=args.device, offline=True if args.offline else None)
+    pipe = easynlu.load(args.model, device=args.device, offline=True if args.offline else None, **_engine(args))
     layers = args.layers[0] if len(args.layers) == 1 else args.layers
     options = {"output_level": args.level, "positions": args.positions, "normalize": args.normalize,
                "pooling": args.pooling, "subword_pooling": args.subword_pooling, "layers": layers,
@@ -414,9 +445,15 @@ def _text_table(rows: list[dict[str, Any]], keys: list[str], headers: list[str])
 
 
 def _save(args: argparse.Namespace) -> None:
-    pipe = easynlu.load(" ".join(args.refs), offline=True if args.offline else None)
+    pipe = easynlu.load(" ".join(args.refs), offline=True if args.offline else None, **_engine(args))
     path = pipe.save(args.dir)
     print(f"saved {' '.join(args.refs)} to {path}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    for ref, path in easynlu.export(" ".join(args.refs), quantize=args.quantize,
+                                    offline=True if args.offline else None).items():
+        print(f"{ref}: ONNX export in {path}", flush=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

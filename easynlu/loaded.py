@@ -1,7 +1,8 @@
 """The encoders loaded in this process: each loads once, under a lock, and every pipeline shares it.
 
-A model is keyed by (is a local path, model id or path, device, dtype), so a catalogue ref and
-an ``hf:`` id naming the same Hub model share one copy of its weights.
+A model is keyed by (is a local path, model id or path, and its placement: device, dtype, backend,
+quantisation, threads), so a catalogue ref and an ``hf:`` id naming the same Hub model share one
+copy of its weights.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ import logging
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from . import backends, sources
 from .backends import Backend
+from .errors import EasyNLUWarning, ModelUnavailableError
+from .placement import Placement
 from .resolve import Component
 
-_Key = tuple[bool, str, str, str]
+_Key = tuple[bool, str, Placement]
 
 _MODELS: dict[_Key, Backend] = {}
 _LOCKS: dict[_Key, threading.Lock] = {}
@@ -35,18 +39,20 @@ class LoadedModel:
     device: str
     dtype: str
     memory_mb: float  # weights and buffers, approximately (MiB)
+    backend: str = "torch"  # "torch" or "onnx"
+    quantize: str | None = None
 
 
-def _key(component: Component, device: str, dtype: str) -> _Key:
-    return (component.source == "path", component.model, device, dtype)
+def _key(component: Component, placed: Placement) -> _Key:
+    return (component.source == "path", component.model, placed)
 
 
-def get(component: Component, device: str, dtype: str, offline: bool | None) -> Backend:
-    """The component's encoder on ``device`` in ``dtype``, loaded now if it is not yet.
+def get(component: Component, placed: Placement, offline: bool | None) -> Backend:
+    """The component's encoder as ``placed`` says (device, dtype, backend), loaded now if it is not yet.
 
     Raises ModelUnavailableError when no source has usable files; a failed load is not cached.
     """
-    key = _key(component, device, dtype)
+    key = _key(component, placed)
     backend = _MODELS.get(key)
     if backend is not None:
         return backend
@@ -56,15 +62,29 @@ def get(component: Component, device: str, dtype: str, offline: bool | None) -> 
         if key not in _MODELS:
             path = sources.locate(component.source, component.model, offline=offline)
             started = time.perf_counter()
-            _MODELS[key] = backends.load(str(path), device, dtype)
-            _log.info("loaded %s from %s on %s in %s in %.1f s", component.model, path, device, dtype,
-                      time.perf_counter() - started)
+            engine = placed.backend_for(str(path))
+            _MODELS[key] = _load(str(path), placed, engine)
+            _log.info("loaded %s from %s with %s on %s in %s in %.1f s", component.model, path, engine,
+                      placed.device, placed.dtype, time.perf_counter() - started)
         return _MODELS[key]
 
 
-def is_loaded(component: Component, device: str, dtype: str) -> bool:
-    """Whether the component's encoder is loaded on ``device`` in ``dtype``."""
-    return _key(component, device, dtype) in _MODELS
+def _load(path: str, placed: Placement, engine: str) -> Backend:
+    """backends.load; with backend="auto", a model whose ONNX export fails runs on torch, with a warning."""
+    try:
+        return backends.load(path, placed.device, placed.dtype, backend=engine, threads=placed.threads,
+                             quantize=placed.quantize)
+    except ModelUnavailableError as err:
+        if not (placed.auto and engine == "onnx" and placed.quantize is None):
+            raise
+        warnings.warn(f"{err.summary} easynlu runs this model on torch instead (backend='auto'); pass "
+                      f"backend='torch' to skip the ONNX attempt.", EasyNLUWarning, stacklevel=5)
+        return backends.load(path, placed.device, placed.dtype, backend="torch")
+
+
+def is_loaded(component: Component, placed: Placement) -> bool:
+    """Whether the component's encoder is loaded as ``placed`` says."""
+    return _key(component, placed) in _MODELS
 
 
 def listing() -> list[LoadedModel]:
@@ -92,4 +112,6 @@ def unload(components: Iterable[Component] | None = None) -> list[LoadedModel]:
 
 
 def _describe(key: _Key, backend: Backend) -> LoadedModel:
-    return LoadedModel(key[1], backend.path, key[2], key[3], round(backend.memory_bytes() / 2**20, 1))
+    placed = key[2]
+    return LoadedModel(key[1], backend.path, placed.device, placed.dtype, round(backend.memory_bytes() / 2**20, 1),
+                       backend.name, placed.quantize)

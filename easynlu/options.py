@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import numbers
+import sys
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, fields
 from typing import Literal, ParamSpec, TypeVar, get_args
-
-import numpy as np
 
 from .errors import OptionError, OptionTypeError
 
@@ -102,9 +102,40 @@ FRAME_ONLY: tuple[str, ...] = ("output_level", "positions", "metadata", "drop_ir
                                "keep_stranger_features", "multithread", "get_embeddings", "return_spark_df", "columns")
 
 
+# How a model runs (load()'s options, not predict's): engines, quantisations.
+BACKENDS = ("torch", "onnx", "auto")
+QUANTIZE = ("int8",)
+
+
+def check_quantize(quantize: object) -> str | None:
+    """``quantize`` as "int8" or None; OptionError otherwise."""
+    if quantize is None:
+        return None
+    if quantize not in QUANTIZE:
+        raise OptionError(f"quantize={quantize!r} is not supported: use quantize='int8' (with the ONNX backend) "
+                          f"or None.")
+    return str(quantize)
+
+
+def check_threads(threads: object) -> int | None:
+    """``threads`` as a positive int, or None; OptionError otherwise."""
+    if threads is None:
+        return None
+    if not is_int(threads) or int(threads) < 1:  # type: ignore[call-overload]
+        raise OptionError(f"threads={threads!r} is not a positive number of threads: use e.g. threads=2, "
+                          f"or None for as many as PyTorch would use.")
+    return int(threads)  # type: ignore[call-overload]
+
+
+def _numpy_bool(value: object) -> bool:
+    """Whether ``value`` is a numpy bool (numpy is not imported for this: without it, none exists)."""
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(value, np.bool_)
+
+
 def is_int(value: object) -> bool:
     """Whether ``value`` is an int (numpy ints too), and not a bool."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and not _numpy_bool(value)
 
 
 def check_choice(name: str, value: object, allowed: Sequence[str]) -> None:
@@ -114,7 +145,7 @@ def check_choice(name: str, value: object, allowed: Sequence[str]) -> None:
 
 
 def _flag(name: str, value: object) -> None:
-    if not isinstance(value, (bool, np.bool_)):
+    if not (isinstance(value, bool) or _numpy_bool(value)):
         raise OptionError(f"{name}={value!r}: pass True or False.")
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from .compute import Part
     from .encoded import Encoded
+    from .placement import Placement
     from .search import Index, SearchLevel
 
 
@@ -30,11 +31,16 @@ class Pipeline:
     """
 
     def __init__(self, components: Sequence[Component], device: Any = None, gpu: bool = False,
-                 dtype: Any = None, offline: bool | None = None):
+                 dtype: Any = None, offline: bool | None = None, backend: str | None = None,
+                 quantize: str | None = None, threads: int | None = None):
+        from .placement import check_quantize, check_threads, requested_backend
+
         self.components = tuple(components)
         self._device_arg, self._gpu, self._dtype_arg, self.offline = device, gpu, dtype, offline
-        self._device: str | None = None
-        self._dtype: str | None = None
+        if backend is not None:
+            requested_backend(backend)  # a bad name fails at load(), not at the first predict
+        self._backend_arg, self._quantize, self._threads = backend, check_quantize(quantize), check_threads(threads)
+        self._placed: Placement | None = None
         if gpu:  # fail at load() rather than at the first predict
             self._placement()
 
@@ -47,17 +53,17 @@ class Pipeline:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["components"], device=state["device"], gpu=state["gpu"],  # type: ignore[misc]
-                      dtype=state["dtype"], offline=state["offline"])
+                      dtype=state["dtype"], offline=state["offline"], backend=state.get("backend"),
+                      quantize=state.get("quantize"), threads=state.get("threads"))
 
     # -- placement and loading ----------------------------------------------------------------
-    def _placement(self) -> tuple[str, str]:
-        if self._device is None or self._dtype is None:
-            from .backends.device import choose_device, choose_dtype
+    def _placement(self) -> Placement:
+        if self._placed is None:
+            from .placement import place
 
-            device = choose_device(self._device_arg, self._gpu)
-            self._dtype = choose_dtype(self._dtype_arg, device)
-            self._device = device
-        return self._device, self._dtype
+            self._placed = place(self._device_arg, self._gpu, self._dtype_arg, self._backend_arg, self._quantize,
+                                 self._threads)
+        return self._placed
 
     def _parts(self) -> list[Part]:
         from . import sources
@@ -67,20 +73,30 @@ class Pipeline:
             for c in self.components:
                 if c.source != "path":
                     sources.prefetch_digest(c.model)
-        device, dtype = self._placement()
-        return [Part(c.column, c.action, loaded.get(c, device, dtype, self.offline)) for c in self.components]
+        placed = self._placement()
+        return [Part(c.column, c.action, loaded.get(c, placed, self.offline)) for c in self.components]
+
+    @property
+    def placement(self) -> Placement:
+        """Where and how this pipeline runs (device, dtype, backend, quantize, threads), chosen now if not yet.
+
+        Raises DeviceError or OptionError as ``predict`` would.
+        """
+        return self._placement()
 
     @property
     def loaded(self) -> bool:
         """Whether every component's weights are loaded (on this pipeline's device and dtype)."""
-        if self._device is None or self._dtype is None:
+        if self._placed is None:
             return False
-        return all(loaded.is_loaded(c, self._device, self._dtype) for c in self.components)
+        return all(loaded.is_loaded(c, self._placed) for c in self.components)
 
     @property
     def load_options(self) -> dict[str, Any]:
-        """The options this pipeline was loaded with: device, gpu, dtype, offline (as given)."""
-        return {"device": self._device_arg, "gpu": self._gpu, "dtype": self._dtype_arg, "offline": self.offline}
+        """The options this pipeline was loaded with (as given): device, gpu, dtype, offline, backend,
+        quantize, threads."""
+        return {"device": self._device_arg, "gpu": self._gpu, "dtype": self._dtype_arg, "offline": self.offline,
+                "backend": self._backend_arg, "quantize": self._quantize, "threads": self._threads}
 
     @property
     def default_level(self) -> Level:
@@ -266,14 +282,17 @@ class Pipeline:
                 bar.close()
 
     def info(self) -> dict[str, Any]:
-        """The refs, models, actions, columns, device, dtype and whether the weights are loaded."""
+        """The refs, models, actions, columns, device, dtype, backend and whether the weights are loaded."""
+        placed = self._placed
         return {
             "refs": [c.ref for c in self.components],
             "models": [c.model for c in self.components],
             "actions": [c.action for c in self.components],
             "columns": [c.column for c in self.components],
-            "device": self._device or ("cuda" if self._gpu else f"auto ({self._device_arg or 'cuda > mps > cpu'})"),
-            "dtype": self._dtype or (self._dtype_arg or "auto (float32 on CPU, float16 on CUDA)"),
+            "device": placed.device if placed else (
+                "cuda" if self._gpu else f"auto ({self._device_arg or 'cuda > mps > cpu'})"),
+            "dtype": placed.dtype if placed else (self._dtype_arg or "auto (float32 on CPU, float16 on CUDA)"),
+            "backend": placed.backend if placed else (self._backend_arg or "not chosen yet"),
             "loaded": self.loaded,
         }
 

@@ -56,6 +56,7 @@ def save(pipe: Pipeline, directory: str | os.PathLike[str]) -> Path:
     target = Path(directory).expanduser().absolute()
     _check_target(target)
     sources_dirs = [sources.locate(c.source, c.model, offline=pipe.offline) for c in pipe.components]
+    placed = pipe.placement
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
@@ -66,7 +67,13 @@ def save(pipe: Pipeline, directory: str | os.PathLike[str]) -> Path:
             key = src.resolve()
             if key not in copies:
                 copies[key] = f"{_MODELS_DIR}/{n}-{_safe_name(comp)}"
-                files.update(_copy_model(src, tmp, copies[key]))
+                files.update(_copy_files(src, _model_files(src), tmp, copies[key]))
+                if placed.backend_for(str(src)) == "onnx":  # the export too, so the save runs without torch
+                    from .backends.export import bundled, ensure
+
+                    export = ensure(str(src), placed.quantize)
+                    rel = bundled(copies[key], placed.quantize).as_posix()
+                    files.update(_copy_files(export, sorted(f.name for f in export.iterdir() if f.is_file()), tmp, rel))
             entries.append({"ref": comp.ref, "action": comp.action, "model": comp.model,
                             "source": comp.source, "column": comp.column, "dir": copies[key]})
         manifest = {
@@ -77,6 +84,9 @@ def save(pipe: Pipeline, directory: str | os.PathLike[str]) -> Path:
             "device": None if given["device"] is None else str(given["device"]),
             "gpu": bool(given["gpu"]),
             "dtype": None if given["dtype"] is None else str(given["dtype"]),
+            "backend": given["backend"],
+            "quantize": given["quantize"],
+            "threads": given["threads"],
             "files": dict(sorted(files.items())),
         }
         with open(tmp / MANIFEST, "w", encoding="utf-8") as f:  # last: its presence marks a complete save
@@ -138,12 +148,12 @@ def _module_folders(src: Path) -> list[str]:
     return folders
 
 
-def _copy_model(src: Path, tmp: Path, rel_dir: str) -> dict[str, str]:
-    """Copy the model's files (their contents, never symlinks) into ``tmp/rel_dir``; path -> sha256."""
+def _copy_files(src: Path, names: list[str], tmp: Path, rel_dir: str) -> dict[str, str]:
+    """Copy ``names`` of ``src`` (their contents, never symlinks) into ``tmp/rel_dir``; path -> sha256."""
     import hashlib
 
     digests = {}
-    for name in _model_files(src):
+    for name in names:
         dest = tmp / rel_dir / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         digest, buffer = hashlib.sha256(), bytearray(1 << 20)
@@ -174,14 +184,15 @@ def _move_into_place(tmp: Path, target: Path) -> None:
 
 # -- load ------------------------------------------------------------------------------------
 def load(directory: str | os.PathLike[str], *, device: Any = None, gpu: bool | None = None,
-         dtype: Any = None) -> Pipeline:
+         dtype: Any = None, backend: str | None = None, quantize: str | None = None,
+         threads: int | None = None) -> Pipeline:
     """The pipeline saved in ``directory`` by ``save``, offline; nothing heavy loads yet.
 
     Every file's sha256 is checked against the manifest first. The components keep their saved
-    refs, actions and output columns, and read their files from the save. ``device``, ``gpu``
-    and ``dtype`` override the saved options. Raises ModelUnavailableError for a missing,
-    changed or unlisted file, or a manifest that is missing, malformed or from a newer easynlu;
-    DeviceError when the device asked for (or saved) is not available.
+    refs, actions and output columns, and read their files from the save. ``device``, ``gpu``,
+    ``dtype``, ``backend``, ``quantize`` and ``threads`` override the saved options. Raises
+    ModelUnavailableError for a missing, changed or unlisted file, or a manifest that is missing,
+    malformed or from a newer easynlu; DeviceError when the device asked for (or saved) is not available.
     """
     from .pipeline import Pipeline
 
@@ -193,7 +204,10 @@ def load(directory: str | os.PathLike[str], *, device: Any = None, gpu: bool | N
                     device=manifest.get("device") if device is None else device,
                     gpu=bool(manifest.get("gpu")) if gpu is None else gpu,
                     dtype=manifest.get("dtype") if dtype is None else dtype,
-                    offline=True)
+                    offline=True,
+                    backend=manifest.get("backend") if backend is None else backend,
+                    quantize=manifest.get("quantize") if quantize is None else quantize,
+                    threads=manifest.get("threads") if threads is None else threads)
 
 
 def _read_manifest(root: Path) -> dict[str, Any]:

@@ -11,6 +11,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_CACHE"] = _CACHE
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["EASYNLU_CONFIG_DIR"] = tempfile.mkdtemp(prefix="easynlu-config-")  # never the user's aliases
+os.environ["EASYNLU_CACHE_DIR"] = tempfile.mkdtemp(prefix="easynlu-cache-")  # ONNX exports: never the user's
+# The default backend ("auto") would export every model of the suite to ONNX: tests name "onnx" where they mean it.
+os.environ["EASYNLU_BACKEND"] = "torch"
 
 import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -106,3 +109,27 @@ def p(tiny_bert):
     pipe = easynlu.load(str(tiny_bert))
     pipe.predict("warm up", progress=False)
     return pipe
+
+
+@pytest.fixture(scope="session")
+def onnx_cache() -> Path:
+    """Where this test session's ONNX exports go (EASYNLU_CACHE_DIR/onnx)."""
+    from easynlu.backends import export
+
+    return export.cache_root()
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_onnx(tiny_bert) -> Path:
+    """The ONNX export of ``tiny_bert`` (made once per session)."""
+    from easynlu.backends import export
+
+    return export.ensure(str(tiny_bert))
+
+
+@pytest.fixture(scope="session")
+def minilm_onnx(minilm_dir) -> Path:
+    """The ONNX export of the packaged MiniLM (made once per session, ~15 s)."""
+    from easynlu.backends import export
+
+    return export.ensure(str(minilm_dir))

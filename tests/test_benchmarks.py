@@ -32,3 +32,51 @@ def test_benchmark_contenders_agree_with_the_raw_loop(tmp_path):
     token = contenders["easynlu.token"]
     assert token["token_text_mismatches"] == 0
     assert results["correct"] is True
+
+
+def _cpu_module():
+    """benchmarks/cpu.py as a module (it imports only numpy and the benchmark helpers at the top)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("easynlu_bench_cpu", ROOT / "benchmarks" / "cpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cpu_benchmark_targets_and_results_section(tmp_path):
+    cpu = _cpu_module()
+    rows = {"raw.sentence": {"per_s": 100.0}, "st.default": {"per_s": 70.0},
+            "st.onnx": {"skip": "venv st-onnx missing: create it with `bash benchmarks/venvs.sh st-onnx`"},
+            "ort.loop": {"per_s": 140.0, "min_cos": 0.9999999, "x_raw": 1.4, "x_st": 2.0},
+            "easynlu.torch": {"per_s": 105.0, "min_cos": 0.9999999},
+            "easynlu.torch_bf16": {"per_s": 230.0, "min_cos": 0.99994},
+            "easynlu.onnx": {"per_s": 150.0, "min_cos": 0.9999999},
+            "easynlu.onnx_int8": {"per_s": 300.0, "min_cos": 0.98, "mean_cos": 0.99}}
+    status = {t["what"]: t["status"] for t in cpu.targets(rows, None)}
+    assert status["backend='onnx' fp32 vs PyTorch raw loop"] == "PASS"       # 1.5x >= 1.3x
+    assert status["backend='onnx' fp32 vs ST default encode"] == "PASS"      # 2.14x >= 1.8x
+    assert status["backend='onnx' fp32 vs every fp32 ONNX contender"] == "PASS"  # 150 >= 140, st.onnx skipped
+    assert status["quantize='int8' vs backend='onnx' fp32"] == "FAIL"         # 2.0x < 2.5x
+    bf16 = "fastest easynlu setting with min cos >= 0.9999 vs easynlu fp32 (easynlu.torch)"
+    assert status[bf16] == "PASS"                                             # bf16 2.19x >= 1.9x
+    assert status["fastest exact easynlu setting vs ST OpenVINO"] == "SKIP"   # not measured
+
+    result = {"rows": rows, "n": 64, "rounds": 1, "corpus_sha256": "0" * 64, "onnx_export": "test",
+              "machine": {"cores": 2, "cpu": "test", "avx512_bf16": True, "amx_bf16": False},
+              "cold": None, "targets": cpu.targets(rows, None)}
+    text = cpu.table(result)
+    assert "not available: venv st-onnx missing" in text
+    results_md = tmp_path / "RESULTS.md"
+    results_md.write_text(f"# run.py\n\n{cpu.OTHER_SCRIPTS}\n## Spark\n\nkept\n", encoding="utf-8")
+    for _ in range(2):  # a second write replaces the section instead of adding one
+        cpu.write_section(f"{cpu.SECTION} (test)\n\n{text}", results_md)
+    written = results_md.read_text(encoding="utf-8")
+    assert written.startswith("# run.py\n") and "## Spark\n\nkept\n" in written
+    assert written.count(cpu.SECTION) == 1 and written.index("## Spark") < written.index(cpu.SECTION)
+
+
+def test_cpu_benchmark_help():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cpu.py"), "--help"], capture_output=True,
+                          text=True, timeout=60, cwd=str(ROOT))
+    assert proc.returncode == 0 and "venvs.sh" in proc.stdout

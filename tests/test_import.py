@@ -7,6 +7,12 @@ import sys
 HEAVY = ("torch", "transformers", "sentence_transformers", "pandas")
 
 
+def test_import_alone_loads_not_even_numpy():  # so that `import easynlu` stays well under 0.1 s
+    code = "import sys, easynlu\nprint([m for m in ('numpy', 'tqdm', 'huggingface_hub') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_import_does_not_load_heavy_modules():
     code = (
         "import sys, easynlu\n"

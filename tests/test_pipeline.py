@@ -123,7 +123,7 @@ def test_pipeline_lazy_shared_and_loaded_once(tmp_path, monkeypatch):
     fresh = make_bert_dir(tmp_path / "fresh", layers=1, hidden=32, heads=1)
     loads = []
     real_load = backends.load
-    monkeypatch.setattr(backends, "load", lambda *args: loads.append(args) or real_load(*args))
+    monkeypatch.setattr(backends, "load", lambda *args, **kw: loads.append(args) or real_load(*args, **kw))
     a = easynlu.load(str(fresh))
     b = easynlu.load(str(fresh))
     assert not a.info()["loaded"] and "not loaded yet" in repr(a)

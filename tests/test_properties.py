@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import easynlu
+
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
@@ -53,6 +55,15 @@ def assert_vectors_close(left, right):
         assert (a is None) == (b is None)
         if a is not None:
             np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+
+@pytest.fixture(scope="module", params=["torch", "onnx"])
+def p(request, tiny_bert):
+    """The tiny BERT pipeline on each backend: these properties hold on both."""
+    pipe = easynlu.load(str(tiny_bert), backend=request.param)
+    pipe.predict("warm up", progress=False)
+    return pipe
 
 
 @SETTINGS

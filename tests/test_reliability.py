@@ -124,20 +124,28 @@ def alone(p, text, level):
     return p.predict([text], output_level=level, positions=True, progress=False)
 
 
+@pytest.fixture(scope="module", params=["torch", "onnx"])
+def either(request, tiny_bert):
+    """The tiny BERT pipeline on each backend: these guarantees hold on both."""
+    pipe = easynlu.load(str(tiny_bert), backend=request.param)
+    pipe.predict("warm up", progress=False)
+    return pipe
+
+
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("name", list(VALID))
-def test_reliability_valid_input_keeps_every_row_in_order(p, name, level):
+def test_reliability_valid_input_keeps_every_row_in_order(either, name, level):
     case = VALID[name]
     data = case.make()
     before = None if name == "generator" else copy.deepcopy(data)
-    df = p.predict(data, output_level=level, positions=True, progress=False)
+    df = either.predict(data, output_level=level, positions=True, progress=False)
     if before is not None:
         assert_unchanged(data, before)
 
     col = vector_column(df)
     text_col = TEXT_COLUMN[level]
     assert list(df.columns) == [text_col, "start", "end", col, *case.extra]
-    parts = [alone(p, text, level) for text in case.texts]
+    parts = [alone(either, text, level) for text in case.texts]
     counts = [len(part) for part in parts]
     assert all(n >= 1 for n in counts)  # every input is accounted for
     if level == "document":
@@ -171,15 +179,15 @@ def test_reliability_valid_input_keeps_every_row_in_order(p, name, level):
 
 
 @pytest.mark.parametrize("name", list(VALID))
-def test_reliability_valid_input_embed(p, name):
+def test_reliability_valid_input_embed(either, name):
     case = VALID[name]
     data = case.make()
     before = None if name == "generator" else copy.deepcopy(data)
-    vectors = p.embed(data, progress=False)
+    vectors = either.embed(data, progress=False)
     if before is not None:
         assert_unchanged(data, before)
     assert vectors.dtype == np.float32 and vectors.shape == (len(case.texts), 64)
-    doc = p.predict(case.make(), output_level="document", progress=False)
+    doc = either.predict(case.make(), output_level="document", progress=False)
     for row, cell in zip(vectors, doc[vector_column(doc)], strict=True):
         if cell is None:
             assert np.isnan(row).all()
@@ -187,10 +195,10 @@ def test_reliability_valid_input_embed(p, name):
             np.testing.assert_allclose(row, cell, atol=1e-6)
 
 
-def test_reliability_combining_marks_stay_with_their_word(p):
+def test_reliability_combining_marks_stay_with_their_word(either):
     """An accent-stripping tokenizer drops a decomposed accent; the token column keeps it."""
     text = "cafe\u0301 nai\u0308ve resume\u0301. n\u0303"
-    df = p.predict(text, output_level="token", positions=True, progress=False)
+    df = either.predict(text, output_level="token", positions=True, progress=False)
     assert df["token"].tolist() == ["cafe\u0301", "nai\u0308ve", "resume\u0301", ".", "n\u0303"]
     assert all(text[s:e] == t for s, e, t in zip(df["start"], df["end"], df["token"], strict=True))
 
@@ -238,15 +246,15 @@ ERRORS = {
 
 @pytest.mark.parametrize("call", [*LEVELS, "embed"])
 @pytest.mark.parametrize("name", list(ERRORS))
-def test_reliability_bad_input_raises_input_error_saying_what_to_do(p, name, call):
+def test_reliability_bad_input_raises_input_error_saying_what_to_do(either, name, call):
     make, needles = ERRORS[name]
     data = make()
     before = copy.deepcopy(data)
     with pytest.raises(easynlu.InputError) as info:
         if call == "embed":
-            p.embed(data, progress=False)
+            either.embed(data, progress=False)
         else:
-            p.predict(data, output_level=call, progress=False)
+            either.predict(data, output_level=call, progress=False)
     assert isinstance(info.value, TypeError)
     message = str(info.value)
     for needle in needles:
@@ -255,10 +263,10 @@ def test_reliability_bad_input_raises_input_error_saying_what_to_do(p, name, cal
         assert_unchanged(data, before)
 
 
-def test_reliability_text_column_picks_among_several_string_columns(p):
+def test_reliability_text_column_picks_among_several_string_columns(either):
     frame = pd.DataFrame({"title": ["Short title", "Other"], "body": ["The body. Two.", "x y"]})
     before = frame.copy(deep=True)
-    df = p.predict(frame, output_level="document", text_column="body", progress=False)
+    df = either.predict(frame, output_level="document", text_column="body", progress=False)
     pd.testing.assert_frame_equal(frame, before)
     assert df["document"].tolist() == ["The body. Two.", "x y"]
     assert df["title"].tolist() == ["Short title", "Other"]
@@ -280,11 +288,11 @@ def test_reliability_100k_word_document_at_document_level(p, long_words):
     np.testing.assert_allclose(p.embed(text)[0], vector, atol=1e-6)  # embed is the same vector
 
 
-def test_reliability_100k_word_document_at_sentence_level(p, long_words):
+def test_reliability_100k_word_document_at_sentence_level(either, long_words):
     # Every 1,000th word ends a sentence: 100 sentences, each longer than the model's window.
     words = ["river." if (i + 1) % 1000 == 0 else "The" if i % 1000 == 0 else w for i, w in enumerate(long_words)]
     text = " ".join(words)
-    df = p.predict(text, output_level="sentence", positions=True, progress=False)
+    df = either.predict(text, output_level="sentence", positions=True, progress=False)
     assert len(df) == 100 and (df.index == 0).all()
     assert all(text[s:e] == t for s, e, t in zip(df["start"], df["end"], df["sentence"], strict=True))
     assert df["sentence"].iloc[0] == " ".join(words[:1000])

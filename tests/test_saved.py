@@ -131,7 +131,8 @@ def test_saved_manifest_lists_every_file(tmp_path, tiny_bert):
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temp dir left behind
     assert saved.is_saved_pipeline(directory) and not saved.is_saved_pipeline(tiny_bert)
     restored = saved.load(directory, device="cpu", dtype=None)
-    assert restored.load_options == {"device": "cpu", "gpu": False, "dtype": "float32", "offline": True}
+    assert restored.load_options == {"device": "cpu", "gpu": False, "dtype": "float32", "offline": True,
+                                     "backend": None, "quantize": None, "threads": None}
 
 
 def test_saved_weights_only_safetensors_and_no_extras(tmp_path, tiny_bert):

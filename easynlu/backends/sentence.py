@@ -4,7 +4,8 @@ A sentence-transformers directory is a transformers encoder plus ``modules.json`
 runs after it. The common pipeline (Transformer -> Pooling -> optional Normalize) is applied
 here directly on our batches, so it pays neither sentence_transformers' ~5 s import nor its
 character-length batching. Any other module list is run by sentence_transformers itself, on
-the token embeddings our encoder produced.
+the token embeddings our encoder produced. Reading the files imports no torch, and ``pool_numpy``
+is the same pooling for the ONNX backend.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-import torch
-import torch.nn.functional as F
+import numpy as np
 
 from ..errors import ModelUnavailableError
 
 if TYPE_CHECKING:
+    import torch
+
     from .transformer import TransformerBackend
 
 _NATIVE_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens")
@@ -81,6 +83,8 @@ class SentencePooling:
                 f"({type(err).__name__}: {err}).",
                 fix="save the model again with SentenceTransformer.save(dir), or load it as a token "
                     "model with an explicit pooling") from err
+        import torch
+
         self._after = torch.nn.Sequential(*list(model.children())[1:]).eval()
         # sentence-transformers 6 renamed get_sentence_embedding_dimension to get_embedding_dimension
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
@@ -89,6 +93,9 @@ class SentencePooling:
 
     def pool(self, out: Any, mask: torch.Tensor) -> torch.Tensor:
         """One sentence vector per row of the batch, from the encoder's output and the mask."""
+        import torch
+        import torch.nn.functional as F
+
         tokens = out.last_hidden_state
         if self._after is not None:
             features = {"token_embeddings": tokens, "attention_mask": mask}
@@ -114,3 +121,22 @@ def _pooling_modes(config: dict) -> tuple[str, ...]:
     if mode is not None:
         return (mode,) if isinstance(mode, str) else tuple(mode)
     return tuple(name for key, name in _LEGACY_KEYS.items() if config.get(key))
+
+
+def pool_numpy(tokens: np.ndarray, mask: np.ndarray, modes: tuple[str, ...], normalize: bool) -> np.ndarray:
+    """:meth:`SentencePooling.pool` for native modes, in numpy: ``tokens`` (batch, positions, dim), ``mask`` 0/1."""
+    weights = mask[:, :, None].astype(np.float32)
+    vectors = []
+    for mode in modes:
+        if mode == "cls":
+            vectors.append(tokens[:, 0])
+        elif mode == "max":
+            vectors.append(np.where(weights == 0, -np.inf, tokens).max(axis=1).astype(np.float32))
+        else:
+            total = (tokens * weights).sum(axis=1)
+            count = np.maximum(weights.sum(axis=1), 1e-9)
+            vectors.append(total / (count if mode == "mean" else np.sqrt(count)))
+    vector = np.concatenate(vectors, axis=-1).astype(np.float32, copy=False)
+    if normalize:  # as torch.nn.functional.normalize: x / max(||x||, 1e-12)
+        vector = vector / np.maximum(np.linalg.norm(vector, axis=-1, keepdims=True), 1e-12)
+    return vector

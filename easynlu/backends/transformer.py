@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .. import pooling
 from ..encoded import Job, Result, Tokens
-from ..errors import ModelUnavailableError, OptionError, OutOfMemoryError
-from . import Progress, batching
+from ..errors import ModelUnavailableError, OutOfMemoryError
+from . import Progress, common
+from .common import State, WindowedBackend
 from .sentence import SentencePooling, is_sentence_transformers_dir
 
 if TYPE_CHECKING:
@@ -42,8 +42,10 @@ def load(path: str, device: str, dtype: str) -> TransformerBackend:
             hf_logging.enable_progress_bar()
 
 
-class TransformerBackend:
+class TransformerBackend(WindowedBackend):
     """A Hugging Face encoder loaded from a local directory."""
+
+    name = "torch"
 
     def __init__(self, path: str, device: str, dtype: str, sentence: SentencePooling | None = None):
         from transformers import AutoModel, AutoTokenizer
@@ -62,47 +64,34 @@ class TransformerBackend:
         self.has_pooler = not any("pooler" in key.split(".") for key in missing)
         self.sentence = sentence.attach(self) if sentence is not None else None
         self.has_own_pooling = self.sentence is not None
+        self.own_dim = self.sentence.dim if self.sentence is not None else 0
+        self.own_normalize = self.sentence is not None and self.sentence.normalize
         config = self.model.config
         self.dim = int(config.hidden_size)
         self.n_layers = int(config.num_hidden_layers)
-        self.prefix, self.suffix = _special_tokens(self.tokenizer)
+        tokenizer = self.tokenizer
+        self.prefix, self.suffix = common.special_tokens(
+            lambda text, special: list(tokenizer(text, add_special_tokens=special)["input_ids"]))
         # This backend owns its tokenizer, so the Rust tokenizer is reconfigured in place rather
         # than copied (a copy costs ~8 MB): tokenizer.json often carries truncation/padding.
-        self._backend = self.tokenizer.backend_tokenizer
-        self._backend.no_truncation()
-        self._backend.no_padding()
+        self._tokenizer = self.tokenizer.backend_tokenizer
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.takes_types = "token_type_ids" in self.tokenizer.model_input_names
-        max_len = _max_length(config, self.tokenizer)
+        self.max_length = _max_length(config, self.tokenizer)
         if self.sentence is not None and self.sentence.max_length:
-            max_len = min(max_len, self.sentence.max_length)
-        self.window = max_len - len(self.prefix) - len(self.suffix)
+            self.max_length = min(self.max_length, self.sentence.max_length)
+        self.window = self.max_length - len(self.prefix) - len(self.suffix)
         if self.window < 2:
             raise ModelUnavailableError(
-                f"The model in {path} reads at most {max_len} tokens, which leaves no room for text "
+                f"The model in {path} reads at most {self.max_length} tokens, which leaves no room for text "
                 f"beside its special tokens.", fix="use a model with a larger max_position_embeddings")
 
     def memory_bytes(self) -> int:
         """Bytes held by the model's parameters and buffers (the tokenizer is not counted)."""
         tensors = [*self.model.parameters(), *self.model.buffers()]
         return sum(t.numel() * t.element_size() for t in tensors)
-
-    # -- tokenize ---------------------------------------------------------------------------
-    def tokenize(self, texts: list[str]) -> Tokens:
-        """The texts' tokens (ids, character offsets, word ids), flat, without special tokens."""
-        encodings = self._backend.encode_batch(texts, add_special_tokens=False)
-        counts = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
-        offsets = np.zeros(len(encodings) + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        total = int(offsets[-1])
-        ids = np.fromiter((i for e in encodings for i in e.ids), dtype=np.int64, count=total)
-        spans = np.fromiter(
-            (x for e in encodings for span in e.offsets for x in span), dtype=np.int64, count=2 * total
-        ).reshape(-1, 2)
-        words = np.fromiter(
-            (-1 if w is None else w for e in encodings for w in e.word_ids), dtype=np.int64, count=total
-        )
-        return Tokens(ids, spans[:, 0].copy(), spans[:, 1].copy(), words, offsets)
 
     # -- run --------------------------------------------------------------------------------
     def run(self, tokens: Tokens, job: Job, progress: Progress | None = None) -> Result:
@@ -111,22 +100,9 @@ class TransformerBackend:
         Raises OptionError for layers the model lacks, OutOfMemoryError when one window does not
         fit on the device (a batch is halved and retried first).
         """
-        self._check_layers(job.layers)
-        n_seg = len(tokens.offsets) - 1
-        wins = batching.windows(tokens.offsets, self.window)
-        dim = self.dim * (len(job.layers) if job.layer_pooling == "concat" else 1)
-        state = _State(job, len(wins), dim, self._segment_dim(job, dim), self._normalizes(job))
-        if progress is not None:
-            progress.total += len(wins)
-        padded = wins.length + len(self.prefix) + len(self.suffix)  # the budget counts [CLS]/[SEP] too
-        budget = job.token_budget or batching.TOKEN_BUDGET
-        for batch in batching.batches(padded, budget, job.batch_size):
-            self._run_safely(tokens, wins, batch, job, state)
-            if progress is not None:
-                progress.update(len(batch))
-        return state.result(wins, n_seg)
+        return super().run(tokens, job, progress)
 
-    def _run_safely(self, tokens: Tokens, wins: Windows, batch: np.ndarray, job: Job, state: _State) -> None:
+    def _run_safely(self, tokens: Tokens, wins: Windows, batch: np.ndarray, job: Job, state: State) -> None:
         """Run a batch; on CUDA out-of-memory, split it in half and retry, down to one window."""
         try:
             self._run_batch(tokens, wins, batch, job, state)
@@ -146,14 +122,12 @@ class TransformerBackend:
         self._run_safely(tokens, wins, batch[:half], job, state)
         self._run_safely(tokens, wins, batch[half:], job, state)
 
-    def _run_batch(self, tokens: Tokens, wins: Windows, batch: np.ndarray, job: Job, state: _State) -> None:
-        ids, mask = batching.pad(
-            tokens.ids, wins.start[batch], wins.length[batch], self.prefix, self.suffix, self.pad_id
-        )
+    def _run_batch(self, tokens: Tokens, wins: Windows, batch: np.ndarray, job: Job, state: State) -> None:
+        ids, mask = self._pad(tokens, wins, batch)
         with torch.inference_mode():
             out = self.forward(ids, mask, hidden_states=job.layers != (-1,))
             hidden = _combine_layers(out, job.layers, job.layer_pooling)
-            token_part = self._pool_tokens(hidden, tokens, wins, batch, job) if job.group is not None else None
+            token_part = self._pool_tokens(hidden, wins, batch, job) if job.group is not None else None
             seg_part = self._pool_segments(out, hidden, job, mask) if job.segment else None
         state.add(batch, token_part, seg_part)  # only after the whole batch succeeded
 
@@ -170,30 +144,24 @@ class TransformerBackend:
             return tensor.pin_memory().to(self._device, non_blocking=True)
         return tensor.to(self._device)
 
-    def _pool_tokens(self, hidden: torch.Tensor, tokens: Tokens, wins: Windows, batch: np.ndarray,
+    def _pool_tokens(self, hidden: torch.Tensor, wins: Windows, batch: np.ndarray,
                      job: Job) -> tuple[np.ndarray, np.ndarray] | None:
-        assert job.group is not None  # the caller pools tokens only for a job with groups
-        own = (wins.own_end - wins.own_start)[batch]
-        row = np.repeat(np.arange(len(batch)), own)
-        flat = np.repeat(wins.own_start[batch] - np.cumsum(own) + own, own) + np.arange(int(own.sum()))
-        col = len(self.prefix) + flat - np.repeat(wins.start[batch], own)
-        group = job.group[flat]
-        keep = group >= 0
-        if not keep.any():
+        """Pool on the device, so that only the pooled rows come back to the host."""
+        index = common.TokenIndex.of(wins, batch, job, len(self.prefix))
+        if index is None:
             return None
-        rows, inverse = np.unique(group[keep], return_inverse=True)
         device = self._device
-        vectors = hidden[torch.from_numpy(row[keep]).to(device), torch.from_numpy(col[keep]).to(device)]
-        index = torch.from_numpy(inverse.astype(np.int64)).to(device)
+        vectors = hidden[torch.from_numpy(index.row).to(device), torch.from_numpy(index.col).to(device)]
+        inverse = torch.from_numpy(index.inverse).to(device)
         if job.op == "max":
-            pooled = torch.full((len(rows), vectors.shape[1]), -torch.inf, device=device)
-            pooled.scatter_reduce_(0, index[:, None].expand_as(vectors), vectors, "amax")
+            pooled = torch.full((len(index.rows), vectors.shape[1]), -torch.inf, device=device)
+            pooled.scatter_reduce_(0, inverse[:, None].expand_as(vectors), vectors, "amax")
         else:
             if job.weight is not None:
-                vectors = vectors * torch.from_numpy(job.weight[flat[keep]]).to(device)[:, None]
-            pooled = torch.zeros((len(rows), vectors.shape[1]), device=device)
-            pooled.index_add_(0, index, vectors)
-        return rows, pooled.cpu().numpy()
+                vectors = vectors * torch.from_numpy(job.weight[index.flat]).to(device)[:, None]
+            pooled = torch.zeros((len(index.rows), vectors.shape[1]), device=device)
+            pooled.index_add_(0, inverse, vectors)
+        return index.rows, pooled.cpu().numpy()
 
     def _pool_segments(self, out: Any, hidden: torch.Tensor, job: Job, mask: np.ndarray) -> np.ndarray:
         if job.segment == "cls":
@@ -202,74 +170,9 @@ class TransformerBackend:
             vectors = self.sentence.pool(out, self._to_device(mask))
         else:  # BERT's sentence vector: [CLS] through the pooler dense layer and tanh
             if getattr(out, "pooler_output", None) is None or not self.has_pooler:
-                what = "layer" if self.has_pooler else "weights (pooler.dense.* are not in its files)"
-                raise ModelUnavailableError(
-                    f"The model in {self.path} has no pooler {what}, so it has no BERT sentence vector.",
-                    fix="use it as a token model (an embed ref, not embed_sentence) with pooling='mean' or 'cls'")
+                raise common.no_pooler_error(self.path, self.has_pooler)
             vectors = out.pooler_output
         return vectors.float().cpu().numpy()
-
-    def _segment_dim(self, job: Job, dim: int) -> int:
-        if job.segment is None:
-            return 0
-        if job.segment == "cls":
-            return dim
-        return self.sentence.dim if self.sentence is not None else self.dim
-
-    def _normalizes(self, job: Job) -> bool:
-        """Whether the job's segment vectors are the model's own, L2-normalised ones."""
-        return job.segment == "sentence" and self.sentence is not None and self.sentence.normalize
-
-    def _check_layers(self, layers: tuple[int, ...]) -> None:
-        for layer in layers:
-            if not -(self.n_layers + 1) <= layer <= self.n_layers:
-                raise OptionError(
-                    f"layers={layer} is out of range: this model has {self.n_layers} layers, so "
-                    f"use 0 (embeddings) to {self.n_layers}, or -1 (last) to {-(self.n_layers + 1)}."
-                )
-
-
-class _State:
-    """Host-side accumulators, filled batch by batch."""
-
-    def __init__(self, job: Job, n_win: int, token_dim: int, seg_dim: int, normalize: bool):
-        self.job, self.normalize = job, normalize
-        self.tokens: np.ndarray | None = None
-        self.windows: np.ndarray | None = None
-        if job.group is not None:
-            fill = -np.inf if job.op == "max" else 0.0
-            self.tokens = np.full((job.n_groups, token_dim), fill, dtype=np.float32)
-            self.touched = np.zeros(job.n_groups, dtype=bool)
-        if job.segment:
-            self.windows = np.zeros((n_win, seg_dim), dtype=np.float32)
-
-    def add(self, batch: np.ndarray, token_part: tuple[np.ndarray, np.ndarray] | None,
-            seg_part: np.ndarray | None) -> None:
-        if token_part is not None:
-            assert self.tokens is not None  # token parts come only for a job with groups
-            rows, pooled = token_part
-            if self.job.op == "max":
-                self.tokens[rows] = np.maximum(self.tokens[rows], pooled)
-            else:
-                self.tokens[rows] += pooled
-            self.touched[rows] = True
-        if seg_part is not None:
-            assert self.windows is not None  # segment parts come only for a job with a segment
-            self.windows[batch] = seg_part
-
-    def result(self, wins: Windows, n_seg: int) -> Result:
-        tokens: np.ndarray | None = None
-        segments: np.ndarray | None = None
-        if self.tokens is not None:
-            tokens = self.tokens
-            tokens[~self.touched] = np.nan
-        if self.windows is not None:
-            segments = np.zeros((n_seg, self.windows.shape[1]), dtype=np.float32)
-            np.add.at(segments, wins.seg, self.windows * wins.weight[:, None].astype(np.float32))
-            segments[np.bincount(wins.seg, minlength=n_seg) == 0] = np.nan
-            if self.normalize:  # a mean over several windows is no longer unit length
-                pooling.l2_normalize(segments)
-        return Result(tokens, segments)
 
 
 def _combine_layers(out: Any, layers: tuple[int, ...], layer_pooling: str) -> torch.Tensor:
@@ -279,16 +182,6 @@ def _combine_layers(out: Any, layers: tuple[int, ...], layer_pooling: str) -> to
     if len(states) == 1:
         return states[0]
     return torch.cat(states, dim=-1) if layer_pooling == "concat" else torch.stack(states).mean(0)
-
-
-def _special_tokens(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
-    """The ids the tokenizer puts before and after one sequence ([CLS] ... [SEP] for BERT)."""
-    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
-    full = tokenizer("a", add_special_tokens=True)["input_ids"]
-    for i in range(len(full) - len(plain) + 1):
-        if full[i : i + len(plain)] == plain:
-            return list(full[:i]), list(full[i + len(plain) :])
-    return [], []
 
 
 def _max_length(config: PretrainedConfig, tokenizer: PreTrainedTokenizerBase) -> int:

@@ -1,0 +1,376 @@
+"""ONNX exports of model directories, made once and cached: what the ONNX backend runs.
+
+An export directory holds ``model.onnx`` (with its external weights file), ``tokenizer.json``
+and ``easynlu-onnx.json``, the meta the runtime needs (special tokens, window, outputs, pooling).
+It lives in :func:`cache_root`, in a directory named by a key over the sha256 of the model's files, easynlu's
+``EXPORT_FORMAT`` and torch's version, so a changed file or exporter makes a new export.
+
+Looking an export up (:func:`cached`) imports no torch and hashes nothing it has hashed before:
+``hashes.json`` maps each file's (real path, size, mtime) to its sha256. Making one
+(:func:`ensure`) imports torch and transformers, runs ``torch.onnx.export(dynamo=True)`` into a
+temporary directory beside the final one, checks its output against torch, and renames it into
+place, under a file lock, so that a killed or concurrent export never leaves a directory that
+is later loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import time
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelUnavailableError, OptionError
+from ..options import check_quantize
+from .sentence import SentencePooling, is_sentence_transformers_dir
+
+EXPORT_FORMAT = 1  # bump when what an export holds or how it is made changes
+META = "easynlu-onnx.json"
+BUNDLED = "easynlu-onnx"  # a model directory's own exports (pipe.save writes them): DIR/easynlu-onnx/float32|int8
+_INDEX = "hashes.json"
+_WEIGHTS = re.compile(r"^(model.*\.safetensors|pytorch_model.*\.bin)$")
+_TOLERANCE = 1e-3  # largest difference to torch's last hidden state an export may show
+_log = logging.getLogger(__name__)
+_hashes: dict[str, list] | None = None  # hashes.json, read once per process
+
+
+def cache_root() -> Path:
+    """Where exports are kept: $EASYNLU_CACHE_DIR/onnx, else the user cache dir's easynlu/onnx."""
+    base = os.environ.get("EASYNLU_CACHE_DIR")
+    if base:
+        return Path(base).expanduser() / "onnx"
+    import platformdirs
+
+    return platformdirs.user_cache_path("easynlu") / "onnx"
+
+
+def onnx_problem(path: str) -> str | None:
+    """Why the model directory ``path`` cannot run on the ONNX backend, or None. Reads JSON only."""
+    if not is_sentence_transformers_dir(path):
+        return None
+    sentence = SentencePooling(path)
+    if sentence.native:
+        return None
+    if sentence.modes:
+        return f"its pooling ({', '.join(sentence.modes)}) is one easynlu runs only with sentence_transformers"
+    kinds = [str(m.get("type", "?")).rsplit(".", 1)[-1] for m in sentence.modules]
+    return (f"its sentence-transformers modules ({', '.join(kinds)}) include some that easynlu runs only "
+            f"with sentence_transformers, on torch")
+
+
+def bundled(path: str | Path, quantize: str | None = None) -> Path:
+    """Where a model directory carries its own export (a saved pipeline's models do)."""
+    return Path(path) / BUNDLED / (quantize or "float32")
+
+
+def cached(path: str, quantize: str | None = None) -> Path | None:
+    """The complete export of the model directory ``path`` (its own, else the cache's), or None.
+
+    Imports no torch. A directory's own export (:func:`bundled`) is taken as it is: ``pipe.save``
+    writes it beside the model files, and loading the save checks the sha256 of every file.
+    """
+    check_quantize(quantize)
+    own = bundled(path, quantize)
+    if _is_complete(own):
+        return own
+    final = _final_dir(path, quantize)
+    return final if _is_complete(final) else None
+
+
+def ensure(path: str, quantize: str | None = None) -> Path:
+    """The export directory of the model directory ``path``, exported now if it is not cached.
+
+    Raises OptionError when the model cannot run on ONNX (e.g. sentence-transformers modules
+    other than Pooling/Normalize), ModelUnavailableError when the export fails.
+    """
+    problem = onnx_problem(path)
+    if problem:
+        raise OptionError(f"The model in {path} cannot run on the ONNX backend: {problem}. "
+                          f"Load it with backend='torch'.")
+    found = cached(path, quantize)
+    if found is not None:
+        return found
+    from filelock import FileLock
+
+    final = _final_dir(path, quantize)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(final) + ".lock"):
+        if _is_complete(final):  # another process finished it while we waited
+            return final
+        base = ensure(path) if quantize else None
+        _remove_leftovers(final)
+        tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        tmp.mkdir()
+        what = f"quantizing {_display(path)} to {quantize}" if quantize else f"exporting {_display(path)} to ONNX"
+        _log.info("%s once, into %s", what, final)
+        print(f"easynlu: {what} once (later loads reuse it) ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        try:
+            meta = _quantize(base, tmp, quantize) if base is not None and quantize else _export(path, tmp)
+            meta["files"] = {f.name: f.stat().st_size for f in sorted(tmp.iterdir())}
+            _write_json(tmp / META, meta)  # last: a directory with a complete meta is a complete export
+            for file in tmp.iterdir():
+                _fsync(file)
+            _fsync(tmp)
+            os.replace(tmp, final)
+            _fsync(final.parent)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        _log.info("%s took %.1f s", what, time.perf_counter() - started)
+        return final
+
+
+def _display(path: str) -> str:
+    """A short name for messages: ORG/NAME for a Hugging Face cache snapshot, else the last two path parts."""
+    parts = Path(os.path.abspath(path)).parts
+    hub = [p for p in parts if p.startswith("models--")]
+    if hub:
+        return hub[-1][len("models--"):].replace("--", "/")
+    return "/".join(parts[-2:])
+
+
+# -- the cache key ----------------------------------------------------------------------------
+def _final_dir(path: str, quantize: str | None) -> Path:
+    """Named by content only, so that a copy of a model directory shares its export."""
+    if not quantize:
+        return cache_root() / _key(path)[:24]
+    from .quantize import VERSION  # a changed quantisation method makes a new int8 export
+
+    return cache_root() / f"{_key(path)[:24]}-{quantize}-v{VERSION}"
+
+
+def _key(path: str) -> str:
+    """sha256 over the model's files' hashes, EXPORT_FORMAT and the exporter's (torch's) version."""
+    digest = hashlib.sha256(f"easynlu-onnx {EXPORT_FORMAT} torch {_torch_version()}\n".encode())
+    for name, file in _model_files(path):
+        digest.update(f"{name} {_sha256(file)}\n".encode())
+    _save_hashes()
+    return digest.hexdigest()
+
+
+def _torch_version() -> str:
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:  # an export copied to a machine without torch
+        return "none"
+
+
+def _model_files(path: str) -> list[tuple[str, Path]]:
+    """The files an export depends on: configs, tokenizer files, the weights transformers loads."""
+    root = Path(path)
+    top = sorted(f for f in root.iterdir() if f.is_file())
+    weights = [f for f in top if _WEIGHTS.match(f.name)]
+    if any(f.suffix == ".safetensors" for f in weights):  # transformers prefers them to .bin
+        weights = [f for f in weights if f.suffix == ".safetensors"]
+    small = [f for f in top if f.suffix in (".json", ".txt", ".model")]
+    files = [(f.name, f) for f in sorted({*weights, *small})]
+    if is_sentence_transformers_dir(path):  # the modules' configs (e.g. 1_Pooling/config.json)
+        for module in SentencePooling(path).modules:
+            sub = root / str(module.get("path", ""))
+            if module.get("path") and sub.is_dir():
+                files += [(f"{module['path']}/{f.name}", f) for f in sorted(sub.iterdir()) if f.suffix == ".json"]
+    return files
+
+
+def _sha256(file: Path) -> str:
+    """The file's sha256, from hashes.json when its real path, size and mtime are unchanged."""
+    global _hashes
+    if _hashes is None:
+        try:
+            _hashes = json.loads((cache_root() / _INDEX).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            _hashes = {}
+    real = os.path.realpath(file)
+    stat = os.stat(real)
+    known = _hashes.get(real)
+    if known and known[:2] == [stat.st_size, stat.st_mtime_ns]:
+        return str(known[2])
+    from ..sources import file_sha256
+
+    digest = file_sha256(Path(real))
+    assert digest is not None  # wait=True gives the digest
+    _hashes[real] = [stat.st_size, stat.st_mtime_ns, digest]
+    _hashes["__dirty__"] = [1]
+    return digest
+
+
+def _save_hashes() -> None:
+    """Write hashes.json if it gained entries (atomically; a lost concurrent update only costs a rehash)."""
+    if _hashes is None or not _hashes.pop("__dirty__", None):
+        return
+    root = cache_root()
+    with contextlib.suppress(OSError):
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = root / f"{_INDEX}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        _write_json(tmp, _hashes)
+        os.replace(tmp, root / _INDEX)
+
+
+# -- complete or not --------------------------------------------------------------------------
+def read_meta(directory: Path) -> dict[str, Any]:
+    """The export's meta (easynlu-onnx.json)."""
+    with open(directory / META, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _is_complete(directory: Path) -> bool:
+    """Whether ``directory`` holds a whole export: a meta of this format and every file it lists, at its size."""
+    try:
+        meta = read_meta(directory)
+        return meta.get("format") == EXPORT_FORMAT and bool(meta["files"]) and all(
+            (directory / name).stat().st_size == size for name, size in meta["files"].items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def _remove_leftovers(final: Path) -> None:
+    """Under the export's lock: drop a partial final directory and temporary ones of killed exports."""
+    if final.exists():
+        _log.info("removing the incomplete export %s", final)
+        shutil.rmtree(final, ignore_errors=True)
+    for tmp in final.parent.glob(f"{final.name}.tmp-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_json(file: Path, data: dict) -> None:
+    with open(file, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file or directory to disk (directories: where the OS allows it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# -- making one -------------------------------------------------------------------------------
+def _export(path: str, out: Path) -> dict[str, Any]:
+    """Export the model in ``path`` into the empty directory ``out``; the meta (without its file list)."""
+    import numpy as np
+    import torch
+
+    from .transformer import load
+
+    backend = load(path, "cpu", "float32")
+    sentence = backend.sentence
+    names = ["last_hidden_state"] + (["pooler_output"] if backend.has_pooler else [])
+    names += [f"hidden_{i}" for i in range(backend.n_layers + 1)]
+    inputs = ["input_ids", "attention_mask"] + (["token_type_ids"] if backend.takes_types else [])
+    words = backend._tokenizer.encode("the day is good, hello", add_special_tokens=False).ids[:6]
+    ids = np.array([[*backend.prefix, *words, *backend.suffix],
+                    [*backend.prefix, *words[:2], *backend.suffix, *[backend.pad_id] * (len(words) - 2)]],
+                   dtype=np.int64)
+    mask = (np.arange(ids.shape[1]) < np.array([[ids.shape[1]], [ids.shape[1] - len(words) + 2]])).astype(np.int64)
+    example = tuple(torch.from_numpy(a) for a in (ids, mask, np.zeros_like(ids))[: len(inputs)])
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence", max=backend.max_length)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+            torch.onnx.export(
+                _outputs_module(backend.model, backend.has_pooler), example, str(out / "model.onnx"),
+                dynamo=True, input_names=inputs, output_names=names,
+                dynamic_shapes={name: {0: batch, 1: seq} for name in inputs}, verbose=False)
+    except Exception as err:  # the exporter raises many kinds
+        raise ModelUnavailableError(
+            f"Cannot export the model in {path} to ONNX ({type(err).__name__}: {str(err)[:500]}).",
+            fix="load it with backend='torch'") from err
+    backend._tokenizer.save(str(out / "tokenizer.json"))
+    meta: dict[str, Any] = {
+        "format": EXPORT_FORMAT,
+        "source": os.path.realpath(path),
+        "quantize": None,
+        "versions": {"torch": torch.__version__, "transformers": importlib.metadata.version("transformers"),
+                     "onnx": importlib.metadata.version("onnx")},
+        "inputs": inputs,
+        "outputs": names,
+        "prefix": backend.prefix,
+        "suffix": backend.suffix,
+        "pad_id": int(backend.pad_id),
+        "max_length": int(backend.max_length),
+        "window": int(backend.window),
+        "dim": backend.dim,
+        "n_layers": backend.n_layers,
+        "takes_types": backend.takes_types,
+        "has_pooler": backend.has_pooler,
+        "sentence": None if sentence is None else {
+            "modes": list(sentence.modes), "normalize": sentence.normalize,
+            "max_seq_length": sentence.max_length, "dim": sentence.dim},
+    }
+    _check_against_torch(backend, out, meta, ids, mask)
+    return meta
+
+
+def _outputs_module(model: Any, has_pooler: bool) -> Any:
+    """A torch module giving the encoder's outputs as a flat tuple: last, [pooler], every layer."""
+    import torch
+
+    class Outputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any = None) -> tuple:
+            extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True,
+                             return_dict=True, **extra)
+            pooler = (out.pooler_output,) if has_pooler else ()
+            return (out.last_hidden_state, *pooler, *out.hidden_states)
+
+    return Outputs().eval()
+
+
+def _check_against_torch(backend: Any, out: Path, meta: dict, ids: Any, mask: Any) -> None:
+    """Refuse an export whose last hidden state differs from torch's on the example batch."""
+    import numpy as np
+    import torch
+
+    from .onnx import session
+
+    feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    check = session(out / "model.onnx", 1)
+    got = check.run(["last_hidden_state"], {i.name: feed[i.name] for i in check.get_inputs()})[0]
+    with torch.inference_mode():
+        want = backend.forward(ids, mask).last_hidden_state.float().numpy()
+    real = mask.astype(bool)
+    diff = float(np.abs(got[real] - want[real]).max())
+    if not diff <= _TOLERANCE:
+        raise ModelUnavailableError(
+            f"The ONNX export of {backend.path} gives vectors that differ from torch's by {diff:.2g}.",
+            fix="load it with backend='torch'")
+
+
+def _quantize(base: Path, out: Path, quantize: str) -> dict[str, Any]:
+    """Quantize the export in ``base`` into ``out``; the meta (without its file list)."""
+    try:
+        from .quantize import quantize_int8
+    except ImportError as err:
+        raise OptionError(f"quantize={quantize!r} is not available in this version of easynlu; "
+                          f"leave quantize=None.") from err
+    quantize_int8(base / "model.onnx", out / "model.onnx")
+    shutil.copy(base / "tokenizer.json", out / "tokenizer.json")
+    meta = read_meta(base)
+    meta.pop("files", None)
+    meta["quantize"] = quantize
+    return meta

@@ -1,0 +1,134 @@
+"""The ONNX Runtime backend: an export directory run on the CPU with tokenizers, onnxruntime and numpy.
+
+It reads only the export directory (see export.py): ``model.onnx``, ``tokenizer.json`` and the
+meta. Importing it, loading and running import neither torch nor transformers. Windows, batches
+and pooling indices are the torch backend's (common.py); pooling is done here in numpy.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..encoded import Job, Tokens
+from ..errors import ModelUnavailableError
+from . import common
+from .batching import Windows
+from .common import State, WindowedBackend
+from .export import read_meta
+from .sentence import pool_numpy
+
+MODEL = "model.onnx"
+
+
+def default_threads() -> int:
+    """torch's default intra-op thread count, without importing torch: the physical cores we may run on.
+
+    OMP_NUM_THREADS wins when set (torch follows it too). Otherwise the distinct (physical id,
+    core id) pairs in /proc/cpuinfo of the CPUs in our affinity mask; where that cannot be
+    read, the usable CPUs.
+    """
+    told = os.environ.get("OMP_NUM_THREADS", "")
+    if told.isdigit() and int(told) > 0:
+        return int(told)
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    cores: set[tuple[str, str]] = set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            blocks = f.read().split("\n\n")
+    except OSError:
+        return max(1, len(usable))
+    for block in blocks:
+        fields = dict(line.split(":", 1) for line in block.splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        if "processor" in fields and fields["processor"].isdigit() and int(fields["processor"]) in usable:
+            cores.add((fields.get("physical id", "0"), fields.get("core id", fields["processor"])))
+    return max(1, len(cores) or len(usable))
+
+
+def session(model: Path, threads: int) -> Any:
+    """An onnxruntime CPU session: ``threads`` intra-op threads, one inter-op, sequential execution."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # BASIC (constant folding, redundant nodes): on MiniLM (2 cores) it ran 1.05-1.2x ENABLE_ALL in three
+    # interleaved runs and creates the session ~75 ms sooner (271 vs 346 ms); ALL's fusions gain nothing here.
+    # A saved pre-optimized model would start ~55 ms sooner still: not worth a second file per ORT version.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.log_severity_level = 3  # errors only
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
+def load(directory: Path, path: str, threads: int | None = None) -> OnnxBackend:
+    """The ONNX backend for the export in ``directory`` of the model directory ``path``."""
+    return OnnxBackend(directory, path, threads)
+
+
+class OnnxBackend(WindowedBackend):
+    """An exported encoder run by onnxruntime on the CPU, in float32 (or int8 weights if quantized)."""
+
+    name = "onnx"
+
+    def __init__(self, directory: Path, path: str, threads: int | None = None):
+        from tokenizers import Tokenizer
+
+        self.directory, self.path = Path(directory), path
+        self.device, self.dtype = "cpu", "float32"
+        meta = read_meta(self.directory)
+        self.quantize: str | None = meta.get("quantize")
+        self.prefix, self.suffix = list(meta["prefix"]), list(meta["suffix"])
+        self.pad_id, self.window = int(meta["pad_id"]), int(meta["window"])
+        self.dim, self.n_layers = int(meta["dim"]), int(meta["n_layers"])
+        self.has_pooler = bool(meta["has_pooler"])
+        sentence = meta.get("sentence")
+        self.has_own_pooling = sentence is not None
+        self.modes: tuple[str, ...] = tuple(sentence["modes"]) if sentence else ()
+        self.own_normalize = bool(sentence and sentence["normalize"])
+        self.own_dim = int(sentence["dim"]) if sentence else 0
+        self._tokenizer = Tokenizer.from_file(str(self.directory / "tokenizer.json"))
+        self._tokenizer.no_padding()  # tokenizer.json may fix both (MiniLM's: 128 tokens)
+        self._tokenizer.no_truncation()
+        self.threads = threads or default_threads()
+        try:
+            self.session = session(self.directory / MODEL, self.threads)
+        except Exception as err:  # onnxruntime raises its own exception types
+            raise ModelUnavailableError(
+                f"onnxruntime cannot load {self.directory / MODEL} ({type(err).__name__}: {err}).",
+                fix=f"delete {self.directory} so that easynlu exports the model again, or load it with "
+                    f"backend='torch'") from err
+        self.inputs = [i.name for i in self.session.get_inputs()]  # the exporter may drop an unused one
+
+    def memory_bytes(self) -> int:
+        """Bytes of the exported weights (model.onnx and its external data)."""
+        return sum(f.stat().st_size for f in self.directory.iterdir() if f.name.startswith(MODEL))
+
+    def _run_batch(self, tokens: Tokens, wins: Windows, batch: np.ndarray, job: Job, state: State) -> None:
+        ids, mask = self._pad(tokens, wins, batch)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        layers = ["last_hidden_state"] if job.layers == (-1,) else \
+            [f"hidden_{i % (self.n_layers + 1)}" for i in job.layers]
+        names = list(layers)
+        if job.segment == "sentence":
+            if not self.has_own_pooling and not self.has_pooler:
+                raise common.no_pooler_error(self.path, False)
+            names.append("last_hidden_state" if self.has_own_pooling else "pooler_output")
+        wanted = list(dict.fromkeys(names))
+        out = dict(zip(wanted, self.session.run(wanted, {k: feed[k] for k in self.inputs}), strict=True))
+        hidden = common.combine_layers([out[name] for name in layers], job.layer_pooling)
+        token_part = None
+        if job.group is not None:
+            index = common.TokenIndex.of(wins, batch, job, len(self.prefix))
+            token_part = common.pool_tokens(hidden, index, job) if index is not None else None
+        seg_part = None
+        if job.segment == "cls":
+            seg_part = hidden[:, 0]
+        elif job.segment == "sentence":
+            seg_part = pool_numpy(out["last_hidden_state"], mask, self.modes, self.own_normalize) \
+                if self.has_own_pooling else out["pooler_output"]
+        state.add(batch, token_part, seg_part)

@@ -1,0 +1,249 @@
+"""The ONNX Runtime backend: same vectors as torch, cached atomic exports, no torch at run time."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import easynlu
+from easynlu import backends
+from easynlu.backends import export
+from easynlu.compute import Part, encode
+from easynlu.errors import ModelUnavailableError, OptionError
+from easynlu.options import Options
+
+ROOT = Path(__file__).resolve().parents[1]
+ATOL = 1e-5
+TEXTS = [
+    "I love NLP. It is fun!",
+    "Embeddings are vectors, and vectors are lists of numbers.",
+    "",
+    "A café in Zürich serves ünusual dishes: naïve, but tasty.",
+    " ".join(["Longer text about cats, dogs and their owners."] * 12),  # > 32 tokens: windows on short models
+]
+# (level, options): every pooling path, layers and normalize
+CASES = [
+    ("token", Options()),
+    ("token", Options(subword_pooling="mean", layers=[0, -1], layer_pooling="concat")),
+    ("token", Options(subword_pooling="max", layers=[1, 2], layer_pooling="mean", normalize=True)),
+    ("sentence", Options(pooling="mean")),
+    ("sentence", Options(pooling="max", layers=1)),
+    ("document", Options(pooling="cls", normalize=True)),
+    ("document", Options()),
+]
+
+
+def pair(path: Path) -> tuple[backends.Backend, backends.Backend]:
+    return (backends.load(str(path), "cpu", "float32", backend="onnx"),
+            backends.load(str(path), "cpu", "float32", backend="torch"))
+
+
+def assert_same(onnx_backend, torch_backend, cases=CASES, actions=("embed",), texts=TEXTS):
+    """Both backends give the same vectors through compute.encode (layers only shape embed's vectors)."""
+    runs = [(action, level, options) for action in actions for level, options in cases
+            if action == "embed" or options.layers == -1]
+    for action, level, options in runs:
+        got = encode(texts, [Part("v", action, onnx_backend)], level, options).vectors["v"]
+        want = encode(texts, [Part("v", action, torch_backend)], level, options).vectors["v"]
+        assert got.shape == want.shape and got.dtype == np.float32
+        assert np.array_equal(np.isnan(got), np.isnan(want)), (action, level, options)
+        np.testing.assert_allclose(got, want, atol=ATOL, rtol=0, equal_nan=True, err_msg=f"{action} {level}")
+
+
+# -- vectors equal to torch's -------------------------------------------------------------------
+def test_onnx_tiny_bert_equals_torch_at_every_level_and_option(tiny_bert, tiny_bert_onnx):
+    onnx_backend, torch_backend = pair(tiny_bert)
+    assert onnx_backend.name == "onnx" and torch_backend.name == "torch"
+    assert (onnx_backend.dim, onnx_backend.window, onnx_backend.path) == (64, 510, str(tiny_bert))
+    assert onnx_backend.memory_bytes() > 0.5 * torch_backend.memory_bytes()
+    assert_same(onnx_backend, torch_backend, actions=("embed", "embed_sentence"))  # embed_sentence: the pooler
+
+
+def test_onnx_minilm_equals_torch_and_sentence_transformers(minilm_dir, minilm_onnx):
+    onnx_backend, torch_backend = pair(minilm_dir)
+    assert onnx_backend.has_own_pooling and onnx_backend.own_normalize and onnx_backend.window == 254
+    long = " ".join(["word"] * 600)  # 3 windows of 254, averaged then re-normalised
+    texts = [*TEXTS, long]
+    assert_same(onnx_backend, torch_backend, texts=texts, actions=("embed_sentence", "embed"),
+                cases=[("document", Options()), ("token", Options(layers=[2, 4], subword_pooling="mean"))])
+    vectors = encode(texts, [Part("v", "embed_sentence", onnx_backend)], "document", Options()).vectors["v"]
+    np.testing.assert_allclose(np.linalg.norm(vectors[[0, 1, 3, 4, 5]], axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", [(4, 128, 4, 512), (2, 64, 2, 32)], ids=["4x128", "2x64-32-positions"])
+def test_onnx_random_berts_equal_torch(tmp_path, shape):
+    from conftest import make_bert_dir
+
+    layers, hidden, heads, positions = shape
+    path = make_bert_dir(tmp_path / "bert", layers, hidden, heads, seed=layers, max_positions=positions)
+    onnx_backend, torch_backend = pair(path)
+    assert onnx_backend.window == positions - 2 and onnx_backend.n_layers == layers
+    assert_same(onnx_backend, torch_backend, actions=("embed", "embed_sentence"))
+
+
+def test_onnx_pipeline_predict_and_embed_equal_torch(tiny_bert, tiny_bert_onnx):
+    onnx_pipe, torch_pipe = easynlu.load(str(tiny_bert), backend="onnx"), easynlu.load(str(tiny_bert))
+    got = onnx_pipe.predict(TEXTS, output_level="token", positions=True, progress=False)
+    want = torch_pipe.predict(TEXTS, output_level="token", positions=True, progress=False)
+    assert len(got) == len(want) and got["token"].tolist() == want["token"].tolist()
+    column = onnx_pipe.components[0].column
+    present = [v is not None and np.size(v) > 1 for v in got[column]]
+    assert present == [v is not None and np.size(v) > 1 for v in want[column]] and sum(present) > 30
+    np.testing.assert_allclose(np.stack(got[column][present]), np.stack(want[column][present]), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(onnx_pipe.embed(TEXTS[:2]), torch_pipe.embed(TEXTS[:2]), atol=ATOL, rtol=0)
+
+
+# -- errors -------------------------------------------------------------------------------------
+def test_onnx_layers_out_of_range_and_missing_pooler_say_what_to_do(tiny_bert, tiny_bert_onnx, tmp_path):
+    onnx_backend = backends.load(str(tiny_bert), "cpu", "float32", backend="onnx")
+    with pytest.raises(OptionError, match=r"layers=3 is out of range: this model has 2 layers"):
+        encode(["hi"], [Part("v", "embed", onnx_backend)], "token", Options(layers=3))
+    meta = export.read_meta(tiny_bert_onnx)
+    no_pooler = tmp_path / "no-pooler"  # the same export with a meta that says it has no pooler
+    shutil.copytree(tiny_bert_onnx, no_pooler)
+    meta["has_pooler"] = False
+    (no_pooler / export.META).write_text(json.dumps(meta))
+    from easynlu.backends.onnx import load as load_onnx
+
+    backend = load_onnx(no_pooler, str(tiny_bert))
+    with pytest.raises(ModelUnavailableError, match="has no pooler weights"):
+        encode(["hi"], [Part("v", "embed_sentence", backend)], "document", Options())
+
+
+def test_onnx_refuses_what_it_cannot_run(tiny_bert, tmp_path):
+    with pytest.raises(OptionError, match="use backend='torch' for bfloat16"):
+        backends.load(str(tiny_bert), "cpu", "bfloat16", backend="onnx")
+    with pytest.raises(OptionError, match="runs on the CPU here.*backend='torch' on GPUs"):
+        backends.load(str(tiny_bert), "cuda:0", "float16", backend="onnx")
+    with pytest.raises(OptionError, match="threads=0"):
+        backends.load(str(tiny_bert), "cpu", "float32", backend="onnx", threads=0)
+    with pytest.raises(OptionError, match="quantize='int8' runs on the ONNX backend"):
+        backends.load(str(tiny_bert), "cpu", "float32", backend="torch", quantize="int8")
+    dense = tmp_path / "dense"  # a sentence-transformers module list easynlu runs only with torch
+    shutil.copytree(tiny_bert, dense)
+    (dense / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}]))
+    with pytest.raises(OptionError, match=r"Transformer, Pooling, Dense.*backend='torch'"):
+        backends.load(str(dense), "cpu", "float32", backend="onnx")
+    assert backends.choose_backend("auto", "cpu", "float32", None, path=str(dense)) == "torch"
+
+
+def test_choose_backend(monkeypatch):  # EASYNLU_BACKEND: tests/test_placement.py
+    choose = backends.choose_backend
+    assert choose("auto", "cpu", "float32", None) == "onnx"
+    assert choose("auto", "cpu", "bfloat16", None) == "torch"
+    assert choose("auto", "cuda:0", "float16", None) == "torch"
+    assert choose("auto", "cpu", "float32", "int8") == "onnx"
+    assert choose("torch", "cuda:0", "float16", None) == "torch"
+    with pytest.raises(OptionError, match=r"use 'torch', 'onnx' or 'auto'"):
+        choose("tensorflow", "cpu", "float32", None)
+    with pytest.raises(OptionError, match="quantize='int4'"):
+        choose("onnx", "cpu", "float32", "int4")
+    with pytest.raises(OptionError, match="backend='torch' on GPUs"):
+        choose("onnx", "mps", "float32", None)
+    with pytest.raises(OptionError, match="runs on the CPU"):
+        choose("auto", "cuda", "float32", "int8")
+    monkeypatch.setattr(backends, "has_onnxruntime", lambda: False)
+    assert choose("auto", "cpu", "float32", None) == "torch"
+    with pytest.raises(OptionError, match=r"backend='onnx' needs the onnx extra: pip install 'easynlu\[onnx\]'"):
+        choose("onnx", "cpu", "float32", None)
+
+
+def test_onnx_threads_follow_torch_by_default(tiny_bert, tiny_bert_onnx):
+    import torch
+
+    from easynlu.backends.onnx import default_threads
+
+    assert default_threads() == torch.get_num_threads()
+    backend = backends.load(str(tiny_bert), "cpu", "float32", backend="onnx", threads=1)
+    assert backend.threads == 1
+    assert backend.session.get_session_options().intra_op_num_threads == 1
+
+
+# -- the cache ----------------------------------------------------------------------------------
+def test_export_is_cached_by_content(tiny_bert, tiny_bert_onnx, tmp_path, capfd, onnx_cache):
+    assert tiny_bert_onnx.parent == onnx_cache and export.cached(str(tiny_bert)) == tiny_bert_onnx
+    meta = export.read_meta(tiny_bert_onnx)
+    assert {"model.onnx", "tokenizer.json", export.META} <= {f.name for f in tiny_bert_onnx.iterdir()}
+    assert meta["prefix"] == [101] and meta["suffix"] == [102] and meta["has_pooler"] is True
+    assert meta["inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
+    copy = tmp_path / "copy"  # the same files elsewhere: the same export
+    shutil.copytree(tiny_bert, copy)
+    capfd.readouterr()
+    assert export.ensure(str(copy)) == tiny_bert_onnx
+    assert "exporting" not in capfd.readouterr().err
+    config = json.loads((copy / "config.json").read_text())
+    config["layer_norm_eps"] = 1e-7  # a changed file: another key
+    (copy / "config.json").write_text(json.dumps(config))
+    assert export.cached(str(copy)) is None
+    assert json.loads((onnx_cache / "hashes.json").read_text())  # hashes kept for the next start
+
+
+@pytest.mark.slow
+def test_export_ignores_and_redoes_partial_exports(tmp_path, tiny_bert, capfd, caplog):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert, model)
+    (model / "tokenizer_config.json").write_text(
+        (model / "tokenizer_config.json").read_text() + "\n")  # another key than tiny_bert's
+    final = export._final_dir(str(model), None)
+    final.mkdir(parents=True)
+    (final / "model.onnx").write_bytes(b"partial")  # a final dir without meta: a killed copy
+    leftover = final.with_name(final.name + ".tmp-1-dead")  # a killed export's temporary dir
+    leftover.mkdir()
+    (leftover / "model.onnx").write_bytes(b"x")
+    assert export.cached(str(model)) is None
+    with caplog.at_level("INFO", logger="easynlu.backends.export"):
+        assert export.ensure(str(model)) == final
+    notice = f"exporting {tmp_path.name}/model to ONNX once"
+    assert notice in capfd.readouterr().err
+    assert any(notice in r.getMessage() for r in caplog.records)
+    assert not leftover.exists() and export.cached(str(model)) == final
+    assert not list(final.parent.glob(final.name + ".tmp-*"))
+    data = final / "model.onnx.data" if (final / "model.onnx.data").exists() else final / "model.onnx"
+    data.write_bytes(data.read_bytes()[:100])  # truncated weights: not complete any more
+    assert export.cached(str(model)) is None
+
+
+@pytest.mark.slow
+def test_concurrent_exports_make_one(tmp_path, tiny_bert):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert, model)
+    (model / "vocab.txt").write_text((model / "vocab.txt").read_text() + "\n")  # a key of its own
+    code = f"from easynlu.backends import export; print(export.ensure({str(model)!r}))"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert outs[0][0] == outs[1][0] and export.cached(str(model)) == Path(outs[0][0].strip())
+    assert sum("exporting" in err for _, err in outs) == 1
+
+
+# -- no torch at run time -----------------------------------------------------------------------
+def test_onnx_inference_imports_neither_torch_nor_transformers(tiny_bert, tiny_bert_onnx):
+    code = textwrap.dedent(f"""
+        import sys
+        from easynlu import backends
+        from easynlu.compute import Part, encode
+        from easynlu.options import Options
+        backend = backends.load({str(tiny_bert)!r}, "cpu", "float32", backend="onnx")
+        for level in ("token", "sentence", "document"):
+            encode(["I love NLP. Fun!"], [Part("v", "embed_sentence", backend)], level, Options())
+        import easynlu
+        easynlu.load({str(tiny_bert)!r}, backend="onnx").predict(["I love NLP."], output_level="token", progress=False)
+        loaded = [m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules]
+        print("loaded:", loaded)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "loaded: []" in out.stdout
