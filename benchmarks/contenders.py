@@ -24,6 +24,16 @@ KINDS = {
     "st.default": ("sentence", "sentences", "raw.sentence"),
     "st.bs128": ("sentence", "sentences", "raw.sentence"),
     "pipeline": ("sentence", "pipeline", "raw.sentence"),
+    # cpu.py's contenders (MiniLM sentence vectors on CPU); the ST/fastembed ones run in their own venvs
+    "st.onnx": ("sentence", "sentences", "raw.sentence"),
+    "st.openvino": ("sentence", "sentences", "raw.sentence"),
+    "fastembed.onnx": ("sentence", "sentences", "raw.sentence"),
+    "ort.loop": ("sentence", "sentences", "raw.sentence"),
+    "easynlu.default": ("embed() (document)", "sentences", "raw.sentence"),
+    "easynlu.torch": ("embed() (document)", "sentences", "raw.sentence"),
+    "easynlu.torch_bf16": ("embed() (document)", "sentences", "raw.sentence"),
+    "easynlu.onnx": ("embed() (document)", "sentences", "raw.sentence"),
+    "easynlu.onnx_int8": ("embed() (document)", "sentences", "raw.sentence"),
 }
 
 LABELS = {
@@ -38,6 +48,24 @@ LABELS = {
     "st.default": "SentenceTransformer.encode (defaults)",
     "st.bs128": "SentenceTransformer.encode (batch_size=128)",
     "pipeline": "pipeline('feature-extraction')",
+    "st.onnx": "SentenceTransformer(backend='onnx').encode (defaults)",
+    "st.openvino": "SentenceTransformer(backend='openvino').encode (defaults)",
+    "fastembed.onnx": "fastembed TextEmbedding.embed (local ONNX export)",
+    "ort.loop": "onnxruntime loop (sorted token batches)",
+    "easynlu.default": "easynlu embed(), load() defaults",
+    "easynlu.torch": "easynlu embed(), backend='torch' float32",
+    "easynlu.torch_bf16": "easynlu embed(), backend='torch' bfloat16",
+    "easynlu.onnx": "easynlu embed(), backend='onnx' float32",
+    "easynlu.onnx_int8": "easynlu embed(), backend='onnx' quantize='int8'",
+}
+
+# easynlu.load() keywords of cpu.py's easynlu rows (loaded from the model directory)
+EASYNLU_LOAD = {
+    "easynlu.default": {},
+    "easynlu.torch": {"backend": "torch", "dtype": "float32"},
+    "easynlu.torch_bf16": {"backend": "torch", "dtype": "bfloat16"},
+    "easynlu.onnx": {"backend": "onnx", "dtype": "float32"},
+    "easynlu.onnx_int8": {"backend": "onnx", "quantize": "int8"},
 }
 
 
@@ -124,9 +152,10 @@ def _pad_hook(counter, pad_id: int):
 
 class Contender:
     def __init__(self, key: str, model, path: str, device: str, dtype: str | None, instrument: bool = True,
-                 token_budget: int | None = None):
+                 token_budget: int | None = None, onnx_dir: str | None = None):
         self.key, self.model, self.path, self.device, self.dtype = key, model, str(path), device, dtype
         self.token_budget = token_budget
+        self.onnx_dir = onnx_dir  # a directory with model.onnx, for the ONNX contenders that take one
         self.level, self.corpus, self.reference = KINDS[key]
         self.label = LABELS[key]
         self.stages: dict | None = None
@@ -138,6 +167,13 @@ class Contender:
     def _setup_easynlu(self, instrument):
         import easynlu
 
+        if self.key in EASYNLU_LOAD:  # cpu.py's rows: the model directory, the row's load() keywords
+            self.instrumented = False
+            self.pipe = easynlu.load(self.path, device=self.device, **EASYNLU_LOAD[self.key])
+            self.pipe.embed(["Loaded."], progress=False)  # loads now: an unknown keyword raises here
+            self.column = self.pipe.components[0].column
+            self.out_level = None
+            return
         if instrument:
             instrument_easynlu(self.device)
         self.instrumented = instrument
@@ -163,6 +199,10 @@ class Contender:
     def _setup_st(self, instrument):
         from sentence_transformers import SentenceTransformer
 
+        if self.key in ("st.onnx", "st.openvino"):  # its defaults: it exports the model itself on load
+            self.st = SentenceTransformer(self.path, device=self.device, backend=self.key.split(".")[1])
+            self.batch_size = None
+            return
         self.st = SentenceTransformer(self.path, device=self.device)
         if self.dtype == "float16":
             self.st.half()
@@ -172,6 +212,23 @@ class Contender:
         model = self.st[0].auto_model
         model.embeddings.register_forward_pre_hook(_pad_hook(self._pad, model.config.pad_token_id or 0),
                                                    with_kwargs=True)
+
+    def _setup_fastembed(self, instrument):
+        from fastembed import TextEmbedding
+        from fastembed.common.model_description import ModelSource, PoolingType
+
+        name = "easynlu-bench/all-MiniLM-L6-v2"
+        if name not in {m["model"] for m in TextEmbedding.list_supported_models()}:
+            TextEmbedding.add_custom_model(model=name, pooling=PoolingType.MEAN, normalization=True,
+                                           sources=ModelSource(hf="sentence-transformers/all-MiniLM-L6-v2"),
+                                           dim=384, model_file="model.onnx")
+        self.fe = TextEmbedding(model_name=name, specific_model_path=self.onnx_dir)
+
+    def _setup_ort(self, instrument):
+        from ortloop import OrtLoop
+
+        budget = {} if self.token_budget is None else {"token_budget": self.token_budget}
+        self.raw = OrtLoop(str(self.onnx_dir), self.path, max_length=self.model.max_length, **budget)
 
     def _setup_pipeline(self, instrument):
         import torch
@@ -192,7 +249,7 @@ class Contender:
             STAGES.clear()
             PADDING[:] = [0, 0]
             start = time.perf_counter()
-            if self.key == "easynlu.embed":
+            if self.level.startswith("embed"):
                 out = self.pipe.embed(texts, progress=False)
             else:
                 out = self.pipe.predict(texts, output_level=self.out_level, progress=False)
@@ -212,6 +269,12 @@ class Contender:
             sync(self.device)
             self._pad[:] = self.raw.last_padding
             return out
+        if family == "ort":
+            out = self.raw.encode(texts)
+            self._pad[:] = self.raw.last_padding
+            return out
+        if family == "fastembed":
+            return np.stack(list(self.fe.embed(texts)))
         if family == "st":
             kwargs = {} if self.batch_size is None else {"batch_size": self.batch_size}
             out = self.st.encode(texts, show_progress_bar=False, **kwargs)

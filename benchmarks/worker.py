@@ -4,6 +4,10 @@
     python worker.py first easynlu|easynlu_embed|raw|raw_df MODEL DEVICE   # import + load + one sentence
     python worker.py rss CONTENDER MODEL DEVICE CORPUS_JSON N_SENTENCES N_DOCUMENTS RAW_TOKEN_BUDGET
                                                       # import + load + run, then peak RSS
+    python worker.py serve CONTENDER MODEL_DIR ONNX_DIR TEXTS_JSON OUT_NPY TOKEN_BUDGET
+                                                      # cpu.py: load, warm up, then one timed run per
+                                                      # "run" line on stdin (vectors saved once)
+    python worker.py embed_rss LOAD_JSON MODEL_DIR TEXTS_JSON   # cpu.py: easynlu.load(**LOAD).embed, peak RSS
 Keep this file's own imports minimal: they count in every figure it reports.
 """
 
@@ -111,6 +115,56 @@ def task_rss(key: str, model_key: str, device: str, corpus_file: str, n_sent: in
            "vector_bytes": vector_bytes, "rows": rows, "seconds": seconds, "texts": len(texts)})
 
 
+def task_serve(key: str, model_dir: str, onnx_dir: str, texts_file: str, out_file: str, budget: int) -> None:
+    """Serve timed runs of one contender, so that cpu.py can interleave contenders living in other venvs.
+
+    Prints one JSON line when ready (or ``{"skip": why}`` when the contender cannot be set up),
+    then answers each ``run`` line on stdin with the seconds of one encode call over all the texts.
+    The first run's vectors are saved to OUT_NPY (float32, one row per text) for the cosine check.
+    """
+    with open(texts_file, encoding="utf-8") as f:
+        texts = json.load(f)
+    start = time.perf_counter()
+    try:
+        from contenders import Contender
+        from models import MODELS
+
+        contender = Contender(key, MODELS["minilm"], model_dir, "cpu", None, instrument=False, token_budget=budget,
+                              onnx_dir=onnx_dir or None)
+        contender.run(texts[:64])  # warm-up: first batches, lazy loading
+    except Exception as error:  # noqa: BLE001 - reported to cpu.py, which prints it and skips the row
+        _emit({"skip": f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"})
+        return
+    _emit({"ready": True, "setup_s": time.perf_counter() - start})
+    saved = False
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        start = time.perf_counter()
+        out = contender.run(texts)
+        seconds = time.perf_counter() - start
+        if not saved:
+            import numpy as np
+
+            np.save(out_file, contender.vectors(out).astype(np.float32))
+            saved = True
+        _emit({"seconds": seconds, "padding": contender.padding()})
+
+
+def task_embed_rss(load_json: str, model_dir: str, texts_file: str) -> None:
+    """Peak RSS of a fresh process that loads easynlu with LOAD_JSON's keywords and embeds the texts."""
+    with open(texts_file, encoding="utf-8") as f:
+        texts = json.load(f)
+    import easynlu
+
+    pipe = easynlu.load(model_dir, **json.loads(load_json))
+    start = time.perf_counter()
+    vectors = pipe.embed(texts, progress=False)
+    seconds = time.perf_counter() - start
+    heavy = [m for m in ("torch", "transformers") if m in sys.modules]
+    _emit({"peak_rss_bytes": peak_rss(), "rows": len(vectors), "seconds": seconds, "heavy_modules": heavy})
+
+
 def main(argv: list[str]) -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     task = argv[0]
@@ -120,6 +174,10 @@ def main(argv: list[str]) -> None:
         task_first(argv[1], argv[2], argv[3])
     elif task == "rss":
         task_rss(argv[1], argv[2], argv[3], argv[4], int(argv[5]), int(argv[6]), int(argv[7]))
+    elif task == "serve":
+        task_serve(argv[1], argv[2], argv[3], argv[4], argv[5], int(argv[6]))
+    elif task == "embed_rss":
+        task_embed_rss(argv[1], argv[2], argv[3])
     else:
         raise SystemExit(f"unknown task {task!r}")
 
