@@ -42,7 +42,7 @@ class Pipeline:
         self._backend_arg, self._quantize, self._threads = backend, check_quantize(quantize), check_threads(threads)
         self._placed: Placement | None = None
         if gpu:  # fail at load() rather than at the first predict
-            self._placement()
+            self.placement  # noqa: B018
 
     # -- pickling: a Pipeline travels as its spec, never as weights --------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -57,7 +57,12 @@ class Pipeline:
                       quantize=state.get("quantize"), threads=state.get("threads"))
 
     # -- placement and loading ----------------------------------------------------------------
-    def _placement(self) -> Placement:
+    @property
+    def placement(self) -> Placement:
+        """Where and how this pipeline runs (device, dtype, backend, quantize, threads), chosen now if not yet.
+
+        Raises DeviceError or OptionError as ``predict`` would.
+        """
         if self._placed is None:
             from .placement import place
 
@@ -73,16 +78,8 @@ class Pipeline:
             for c in self.components:
                 if c.source != "path":
                     sources.prefetch_digest(c.model)
-        placed = self._placement()
+        placed = self.placement
         return [Part(c.column, c.action, loaded.get(c, placed, self.offline)) for c in self.components]
-
-    @property
-    def placement(self) -> Placement:
-        """Where and how this pipeline runs (device, dtype, backend, quantize, threads), chosen now if not yet.
-
-        Raises DeviceError or OptionError as ``predict`` would.
-        """
-        return self._placement()
 
     @property
     def loaded(self) -> bool:

@@ -58,7 +58,7 @@ def test_placement_onnx_refuses_what_onnx_runtime_does_not_run_here():
 def test_placement_of_an_onnx_pipeline_imports_no_torch():
     code = ("import sys, easynlu\n"
             "p = easynlu.load('embed', backend='onnx')\n"
-            "print(p._placement(), 'torch' in sys.modules, 'transformers' in sys.modules)")
+            "print(p.placement, 'torch' in sys.modules, 'transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split()[-2:] == ["False", "False"], out.stdout + out.stderr
 

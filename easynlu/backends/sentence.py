@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ModelUnavailableError
+from ..pooling import l2_normalize
 
 if TYPE_CHECKING:
     import torch
@@ -136,7 +137,5 @@ def pool_numpy(tokens: np.ndarray, mask: np.ndarray, modes: tuple[str, ...], nor
             total = (tokens * weights).sum(axis=1)
             count = np.maximum(weights.sum(axis=1), 1e-9)
             vectors.append(total / (count if mode == "mean" else np.sqrt(count)))
-    vector = np.concatenate(vectors, axis=-1).astype(np.float32, copy=False)
-    if normalize:  # as torch.nn.functional.normalize: x / max(||x||, 1e-12)
-        vector = vector / np.maximum(np.linalg.norm(vector, axis=-1, keepdims=True), 1e-12)
-    return vector
+    vector = np.concatenate(vectors, axis=-1).astype(np.float32)  # a new array: normalised in place
+    return l2_normalize(vector) if normalize else vector

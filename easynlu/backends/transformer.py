@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..encoded import Job, Result, Tokens
+from ..encoded import Job, Tokens
 from ..errors import ModelUnavailableError, OutOfMemoryError
-from . import Progress, common
+from . import common
 from .common import State, WindowedBackend
 from .sentence import SentencePooling, is_sentence_transformers_dir
 
@@ -43,7 +43,11 @@ def load(path: str, device: str, dtype: str) -> TransformerBackend:
 
 
 class TransformerBackend(WindowedBackend):
-    """A Hugging Face encoder loaded from a local directory."""
+    """A Hugging Face encoder loaded from a local directory.
+
+    ``run`` raises OutOfMemoryError when one window does not fit on the device (a batch that
+    does not fit is halved and retried first).
+    """
 
     name = "torch"
 
@@ -93,15 +97,7 @@ class TransformerBackend(WindowedBackend):
         tensors = [*self.model.parameters(), *self.model.buffers()]
         return sum(t.numel() * t.element_size() for t in tensors)
 
-    # -- run --------------------------------------------------------------------------------
-    def run(self, tokens: Tokens, job: Job, progress: Progress | None = None) -> Result:
-        """Forward every window of ``tokens`` in token-budget batches and pool as ``job`` says.
-
-        Raises OptionError for layers the model lacks, OutOfMemoryError when one window does not
-        fit on the device (a batch is halved and retried first).
-        """
-        return super().run(tokens, job, progress)
-
+    # -- run (WindowedBackend.run; OutOfMemoryError when one window does not fit on the device) --
     def _run_safely(self, tokens: Tokens, wins: Windows, batch: np.ndarray, job: Job, state: State) -> None:
         """Run a batch; on CUDA out-of-memory, split it in half and retry, down to one window."""
         try:
