@@ -85,6 +85,7 @@ def test_onnx_random_berts_equal_torch(tmp_path, shape):
     path = make_bert_dir(tmp_path / "bert", layers, hidden, heads, seed=layers, max_positions=positions)
     onnx_backend, torch_backend = pair(path)
     assert onnx_backend.window == positions - 2 and onnx_backend.n_layers == layers
+    assert ops_of(onnx_backend.directory).count("MultiHeadAttention") == layers
     assert_same(onnx_backend, torch_backend, actions=("embed", "embed_sentence"))
 
 
@@ -167,6 +168,48 @@ def test_onnx_threads_follow_torch_by_default(tiny_bert, tiny_bert_onnx):
     backend = backends.load(str(tiny_bert), "cpu", "float32", backend="onnx", threads=1)
     assert backend.threads == 1
     assert backend.session.get_session_options().intra_op_num_threads == 1
+
+
+# -- fused attention ----------------------------------------------------------------------------
+def ops_of(directory: Path) -> list[str]:
+    import onnx
+
+    return [node.op_type for node in onnx.load(str(directory / "model.onnx"), load_external_data=False).graph.node]
+
+
+def test_exports_run_one_fused_attention_op_per_layer(tiny_bert_onnx, minilm_onnx):
+    for directory in (tiny_bert_onnx, minilm_onnx):
+        meta, ops = export.read_meta(directory), ops_of(directory)
+        assert meta["fused_attention"] == meta["n_layers"] == ops.count("MultiHeadAttention")
+        assert "Softmax" not in ops and "IsNaN" not in ops  # the exporter's SDPA blocks are gone
+        # every hidden state stays an output (layers=), and the projections stay MatMuls (int8 quantises them)
+        assert meta["outputs"][-1] == f"hidden_{meta['n_layers']}" and ops.count("MatMul") >= 6 * meta["n_layers"]
+
+
+@pytest.mark.slow
+def test_an_attention_fusion_that_differs_from_torch_is_exported_unfused(tmp_path, tiny_bert, monkeypatch, caplog):
+    from easynlu.backends import fusion
+
+    real = fusion.fuse_attention
+
+    def wrong_scale(model, num_heads):  # a fusion that breaks the maths: the check against torch refuses it
+        count = real(model, num_heads)
+        for node in model.graph.node:
+            for attribute in node.attribute:
+                if node.op_type == "MultiHeadAttention" and attribute.name == "scale":
+                    attribute.f = 3.0
+        return count
+
+    monkeypatch.setattr(fusion, "fuse_attention", wrong_scale)
+    monkeypatch.setenv("EASYNLU_CACHE_DIR", str(tmp_path / "cache"))
+    with caplog.at_level("WARNING", logger="easynlu.backends.export"):
+        directory = export.ensure(str(tiny_bert))
+    assert "differs from torch: exporting it unfused" in caplog.text
+    assert export.read_meta(directory)["fused_attention"] == 0 and "MultiHeadAttention" not in ops_of(directory)
+    onnx_backend = backends.load(str(tiny_bert), "cpu", "float32", backend="onnx")
+    assert onnx_backend.directory == directory
+    assert_same(onnx_backend, backends.load(str(tiny_bert), "cpu", "float32", backend="torch"),
+                cases=CASES[:1] + CASES[3:4])
 
 
 # -- the cache ----------------------------------------------------------------------------------

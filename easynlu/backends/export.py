@@ -35,7 +35,7 @@ from ..errors import ModelUnavailableError, OptionError
 from ..options import check_quantize
 from .sentence import SentencePooling, is_sentence_transformers_dir
 
-EXPORT_FORMAT = 1  # bump when what an export holds or how it is made changes
+EXPORT_FORMAT = 2  # bump when what an export holds or how it is made changes
 META = "easynlu-onnx.json"
 BUNDLED = "easynlu-onnx"  # a model directory's own exports (pipe.save writes them): DIR/easynlu-onnx/float32|int8
 _INDEX = "hashes.json"
@@ -284,18 +284,22 @@ def _export(path: str, out: Path) -> dict[str, Any]:
     mask = (np.arange(ids.shape[1]) < np.array([[ids.shape[1]], [ids.shape[1] - len(words) + 2]])).astype(np.int64)
     example = tuple(torch.from_numpy(a) for a in (ids, mask, np.zeros_like(ids))[: len(inputs)])
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence", max=backend.max_length)
+    raw = out / "torch"
+    raw.mkdir()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             logging.getLogger("torch.onnx").setLevel(logging.ERROR)
             torch.onnx.export(
-                _outputs_module(backend.model, backend.has_pooler), example, str(out / "model.onnx"),
+                _outputs_module(backend.model, backend.has_pooler), example, str(raw / "model.onnx"),
                 dynamo=True, input_names=inputs, output_names=names,
                 dynamic_shapes={name: {0: batch, 1: seq} for name in inputs}, verbose=False)
     except Exception as err:  # the exporter raises many kinds
         raise ModelUnavailableError(
             f"Cannot export the model in {path} to ONNX ({type(err).__name__}: {str(err)[:500]}).",
             fix="load it with backend='torch'") from err
+    heads = int(backend.model.config.num_attention_heads)
+    fused = _fuse(raw / "model.onnx", out / "model.onnx", heads)
     backend._tokenizer.save(str(out / "tokenizer.json"))
     meta: dict[str, Any] = {
         "format": EXPORT_FORMAT,
@@ -314,12 +318,37 @@ def _export(path: str, out: Path) -> dict[str, Any]:
         "n_layers": backend.n_layers,
         "takes_types": backend.takes_types,
         "has_pooler": backend.has_pooler,
+        "fused_attention": fused,
         "sentence": None if sentence is None else {
             "modes": list(sentence.modes), "normalize": sentence.normalize,
             "max_seq_length": sentence.max_length, "dim": sentence.dim},
     }
-    _check_against_torch(backend, out, meta, ids, mask)
+    try:
+        _check_against_torch(backend, out, meta, ids, mask)
+    except ModelUnavailableError:
+        if not fused:
+            raise
+        _log.warning("the fused attention of %s differs from torch: exporting it unfused", path)
+        meta["fused_attention"] = _fuse(raw / "model.onnx", out / "model.onnx", 0)
+        _check_against_torch(backend, out, meta, ids, mask)
+    shutil.rmtree(raw)
     return meta
+
+
+def _fuse(src: Path, dst: Path, num_heads: int) -> int:
+    """Write ``src`` to ``dst`` (weights in ``model.onnx.data``) with its attention fused; how many blocks were.
+
+    ``num_heads=0`` writes it unfused.
+    """
+    import onnx
+
+    from .fusion import fuse_attention
+
+    model = onnx.load(str(src))
+    count = fuse_attention(model, num_heads) if num_heads else 0
+    onnx.save(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
+              location=dst.name + ".data", size_threshold=1024)
+    return count
 
 
 def _outputs_module(model: Any, has_pooler: bool) -> Any:

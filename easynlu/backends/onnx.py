@@ -19,6 +19,7 @@ from . import common
 from .batching import Windows
 from .common import State, WindowedBackend
 from .export import read_meta
+from .fusion import SLOW_FUSIONS
 from .sentence import pool_numpy
 
 MODEL = "model.onnx"
@@ -57,12 +58,12 @@ def session(model: Path, threads: int) -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # BASIC (constant folding, redundant nodes): on MiniLM (2 cores) it ran 1.05-1.2x ENABLE_ALL in three
-    # interleaved runs and creates the session ~75 ms sooner (271 vs 346 ms); ALL's fusions gain nothing here.
-    # A saved pre-optimized model would start ~55 ms sooner still: not worth a second file per ORT version.
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    # EXTENDED, without the fusions whose kernels ran slower here (fusion.SLOW_FUSIONS): on MiniLM (2 cores)
+    # int8 ran 1.2-1.3x BASIC (MatMulIntegerToFloat folds the dequantisation), fp32 the same; ~30 ms to create.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.log_severity_level = 3  # errors only
-    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"],
+                                disabled_optimizers=list(SLOW_FUSIONS))
 
 
 def load(directory: Path, path: str, threads: int | None = None) -> OnnxBackend:
