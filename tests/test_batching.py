@@ -112,9 +112,9 @@ def test_batching_windows_no_segments():
 # --- batches -------------------------------------------------------------------------------------
 
 
-def check_batches(lengths, budget, max_size=None):
+def check_batches(lengths, budget, max_size=None, batch_cost=32):
     lengths = np.asarray(lengths, dtype=np.int64)
-    out = batches(lengths, budget, max_size)
+    out = batches(lengths, budget, max_size, batch_cost)
     flat = np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
     assert sorted(flat.tolist()) == list(range(len(lengths)))  # every index exactly once
     assert (np.diff(lengths[flat]) <= 0).all()  # longest first, across batches too
@@ -137,6 +137,22 @@ def test_batching_batches_max_size():
     assert [b.tolist() for b in out] == [[1], [3], [2], [0], [4]]
     out = check_batches([2] * 7, budget=1000, max_size=3)
     assert [len(b) for b in out] == [3, 3, 1]
+
+
+def test_batching_batches_end_before_a_run_of_much_shorter_windows():
+    lengths = np.array([10] * 20 + [40], dtype=np.int64)  # one long sentence among short ones
+    out = check_batches(lengths, budget=2048)
+    assert [b.tolist() for b in out] == [[20], list(range(20))]  # not 21 rows padded to 40 tokens
+    padded = sum(len(b) * int(lengths[b].max()) for b in out)
+    assert padded == 240 and len(check_batches(lengths, budget=2048, batch_cost=2048)) == 1  # GPUs fill
+
+
+def test_batching_batches_pad_little_on_a_small_call_of_sentence_lengths():
+    rng = np.random.default_rng(1)
+    lengths = np.clip(rng.lognormal(3.0, 0.4, size=256), 7, 80).astype(np.int64)  # ~20 tokens, a long tail
+    out = check_batches(lengths, budget=2048)
+    padded = sum(len(b) * int(lengths[b].max()) for b in out)
+    assert padded <= 1.08 * lengths.sum() and len(out) <= 20
 
 
 def test_batching_batches_item_longer_than_budget_is_alone():
@@ -197,11 +213,13 @@ def test_batching_pad_windows_roundtrip():
         assert mask[i].sum() == n + 2
 
 
-def test_batching_batches_end_at_a_length_step_once_half_full():
-    # budget 40 fits 4 of length 10, but the 4th is shorter: the batch stops at the step.
+def test_batching_batches_weigh_padding_against_the_cost_of_another_batch():
+    # budget 40 fits 4 of length 10 and the 4th is shorter: one padded token costs less than a batch
     out = check_batches([10, 10, 10, 9, 9, 9, 9, 9], budget=40)
+    assert [b.tolist() for b in out] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    # when batches cost nothing, any padding is a reason to stop
+    out = check_batches([10, 10, 10, 9, 9, 9, 9, 9], budget=40, batch_cost=0)
     assert [b.tolist() for b in out] == [[0, 1, 2], [3, 4, 5, 6], [7]]
-    # a step before the batch is half full is no reason to stop: [10] alone would waste a batch
     out = check_batches([10, 9, 9, 9, 9], budget=40)
     assert [b.tolist() for b in out] == [[0, 1, 2, 3], [4]]
 

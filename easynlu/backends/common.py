@@ -207,7 +207,8 @@ class WindowedBackend:
             progress.total += len(wins)
         padded = wins.length + len(self.prefix) + len(self.suffix)  # the budget counts [CLS]/[SEP] too
         budget = job.token_budget or batching.TOKEN_BUDGET
-        for batch in batching.batches(padded, budget, job.batch_size):
+        cost = batching.BATCH_COST if self.device == "cpu" else budget  # GPUs: full batches
+        for batch in batching.batches(padded, budget, job.batch_size, cost):
             self._run_safely(tokens, wins, batch, job, state)
             if progress is not None:
                 progress.update(len(batch))
