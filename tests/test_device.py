@@ -152,3 +152,19 @@ def test_device_choose_dtype_imports_no_torch():
     code = ("import sys; from easynlu.backends.device import choose_dtype; choose_dtype('bf16', 'cpu'); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True)
+
+
+def test_device_bfloat16_on_the_cpu_runs_eager_attention_close_to_float32(minilm_dir):
+    from easynlu.backends import transformer
+
+    assert [transformer.attention(*p) for p in [("cpu", "bfloat16"), ("cpu", "float32"), ("cuda", "bfloat16"),
+                                                 ("cuda", "float16")]] == ["eager", "sdpa", "sdpa", "sdpa"]
+    texts = ["I love NLP.", "Embeddings are vectors of numbers.", " ".join(["A longer sentence about cats."] * 8)]
+    exact = easynlu.load(str(minilm_dir), backend="torch", dtype="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # CPUs without bf16 instructions warn
+        half = easynlu.load(str(minilm_dir), backend="torch", dtype="bfloat16")
+        got = half.embed(texts, progress=False)
+    assert half._parts()[0].backend.model.config._attn_implementation == "eager"
+    want = exact.embed(texts, progress=False)
+    assert got.dtype == "float32" and (got * want).sum(axis=1).min() > 0.9995  # unit vectors

@@ -63,7 +63,7 @@ class TransformerBackend(WindowedBackend):
             raise ModelUnavailableError(
                 f"Cannot load the tokenizer in {path} ({type(err).__name__}: {err}).",
                 fix="save the tokenizer there again with tokenizer.save_pretrained(dir)") from err
-        model, missing = _load_weights(AutoModel, path, dtype)
+        model, missing = _load_weights(AutoModel, path, dtype, attention(self._device.type, dtype))
         self.model = model.to(self._device).eval()
         self.has_pooler = not any("pooler" in key.split(".") for key in missing)
         self.sentence = sentence.attach(self) if sentence is not None else None
@@ -188,7 +188,18 @@ def _max_length(config: PretrainedConfig, tokenizer: PreTrainedTokenizerBase) ->
     return limit
 
 
-def _load_weights(auto_model: type[AutoModel], path: str, dtype: str) -> tuple[Any, list[str]]:
+def attention(device_type: str, dtype: str) -> str:
+    """transformers' attention implementation for a placement: "sdpa", except bfloat16 on the CPU.
+
+    torch 2.13's CPU flash-attention kernel is slow in bfloat16 on short sequences: on MiniLM's
+    shapes (12 heads of 32, 21-128 tokens) it took 4.5-6.4 ms a call where eager matmul + softmax
+    took 3.0-5.9 ms (in float32 SDPA is as fast or faster), and eager made 2,048 sentences ~5% faster
+    in bfloat16 (benchmarks/cpu.py). Both give the same vectors within bfloat16's rounding.
+    """
+    return "eager" if device_type == "cpu" and dtype == "bfloat16" else "sdpa"
+
+
+def _load_weights(auto_model: type[AutoModel], path: str, dtype: str, attn: str = "sdpa") -> tuple[Any, list[str]]:
     """from_pretrained (the model, and the names of weights its files lack): safetensors
     preferred, a .bin only through torch's weights_only loader.
 
@@ -203,7 +214,7 @@ def _load_weights(auto_model: type[AutoModel], path: str, dtype: str) -> tuple[A
     try:
         with report:
             model, info = auto_model.from_pretrained(
-                path, dtype=DTYPES[dtype], attn_implementation="sdpa", trust_remote_code=False,
+                path, dtype=DTYPES[dtype], attn_implementation=attn, trust_remote_code=False,
                 weights_only=True, output_loading_info=True)
         return model, list(info.get("missing_keys", ()))
     except pickle.UnpicklingError as err:
