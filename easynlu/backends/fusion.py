@@ -87,7 +87,7 @@ def fuse_attention(model: Any, num_heads: int) -> int:
         merged = only(back.output[0], "Reshape") if back is not None else None
         (q, q_scale), (k, k_scale), (v, v_scale) = (
             projection_of(scores.input[0]), projection_of(scores.input[1]), projection_of(mix[0].input[1]))
-        if merged is None or None in (q, k, v) or v_scale != 1.0:
+        if merged is None or q is None or k is None or v is None or v_scale != 1.0:
             continue
         fused[merged.output[0]] = helper.make_node(
             "MultiHeadAttention", [q, k, v, "", MASK], [merged.output[0]], name=f"easynlu_attention_{len(fused)}",
