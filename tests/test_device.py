@@ -165,6 +165,37 @@ def test_device_bfloat16_on_the_cpu_runs_eager_attention_close_to_float32(minilm
         warnings.simplefilter("ignore", RuntimeWarning)  # CPUs without bf16 instructions warn
         half = easynlu.load(str(minilm_dir), backend="torch", dtype="bfloat16")
         got = half.embed(texts, progress=False)
-    assert half._parts()[0].backend.model.config._attn_implementation == "eager"
+    model = half._parts()[0].backend.model
+    assert model.config._attn_implementation == "eager"
+    from easynlu.backends.cpu_bf16 import PackedLinear, _available
+
+    if _available():  # oneDNN-packed linears, the FFN's GELU fused into its first one
+        layer = model.encoder.layer[0]
+        assert isinstance(layer.intermediate.dense, PackedLinear) and layer.intermediate.dense.attr == "gelu"
+        assert isinstance(layer.attention.self.query, PackedLinear)
+        assert isinstance(layer.intermediate.intermediate_act_fn, torch.nn.Identity)
+        assert not any(type(m) is torch.nn.Linear for m in model.modules())
     want = exact.embed(texts, progress=False)
     assert got.dtype == "float32" and (got * want).sum(axis=1).min() > 0.9995  # unit vectors
+
+
+def test_device_packed_bf16_linear_equals_linear_and_is_skipped_where_unavailable(monkeypatch):
+    from easynlu.backends import cpu_bf16
+
+    if not cpu_bf16._available():
+        pytest.skip("this torch build has no oneDNN bfloat16 linear")
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(48, 80).to(torch.bfloat16)
+    x = torch.randn(4, 7, 48).to(torch.bfloat16)
+    with torch.inference_mode():
+        for gelu in (False, True):
+            want = linear(x).float()
+            want = torch.nn.functional.gelu(want) if gelu else want
+            got = cpu_bf16.PackedLinear(linear, gelu=gelu)(x)
+            assert got.dtype == torch.bfloat16 and got.shape == (4, 7, 80)
+            torch.testing.assert_close(got.float(), want, atol=0.05, rtol=0.02)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8).to(torch.bfloat16), torch.nn.Linear(8, 8))  # fp32: kept
+    assert cpu_bf16.pack(model) == 1 and type(model[1]) is torch.nn.Linear
+    monkeypatch.setattr(cpu_bf16, "_available", lambda: False)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8).to(torch.bfloat16))
+    assert cpu_bf16.pack(model) == 0 and type(model[0]) is torch.nn.Linear

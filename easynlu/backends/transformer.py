@@ -65,6 +65,10 @@ class TransformerBackend(WindowedBackend):
                 fix="save the tokenizer there again with tokenizer.save_pretrained(dir)") from err
         model, missing = _load_weights(AutoModel, path, dtype, attention(self._device.type, dtype))
         self.model = model.to(self._device).eval()
+        if self._device.type == "cpu" and dtype == "bfloat16":
+            from .cpu_bf16 import pack
+
+            pack(self.model)  # oneDNN-packed linears, GELU fused (cpu_bf16.py)
         self.has_pooler = not any("pooler" in key.split(".") for key in missing)
         self.sentence = sentence.attach(self) if sentence is not None else None
         self.has_own_pooling = self.sentence is not None
@@ -78,9 +82,9 @@ class TransformerBackend(WindowedBackend):
             lambda text, special: list(tokenizer(text, add_special_tokens=special)["input_ids"]))
         # This backend owns its tokenizer, so the Rust tokenizer is reconfigured in place rather
         # than copied (a copy costs ~8 MB): tokenizer.json often carries truncation/padding.
-        self._tokenizer = self.tokenizer.backend_tokenizer
-        self._tokenizer.no_truncation()
-        self._tokenizer.no_padding()
+        self.rust_tokenizer = self.tokenizer.backend_tokenizer
+        self.rust_tokenizer.no_truncation()
+        self.rust_tokenizer.no_padding()
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.takes_types = "token_type_ids" in self.tokenizer.model_input_names
         self.max_length = _max_length(config, self.tokenizer)
