@@ -187,11 +187,11 @@ class WindowedBackend:
     suffix: list[int]
     pad_id: int
     window: int             # text tokens per window (the model's max length minus the specials)
-    _tokenizer: Any         # a tokenizers.Tokenizer without padding and truncation
+    rust_tokenizer: Any     # the tokenizers.Tokenizer it runs, without padding and truncation
 
     def tokenize(self, texts: list[str]) -> Tokens:
         """The texts' tokens (ids, character offsets, word ids), flat, without special tokens."""
-        return tokenize(self._tokenizer, texts)
+        return tokenize(self.rust_tokenizer, texts)
 
     def run(self, tokens: Tokens, job: Job, progress: Progress | None = None) -> Result:
         """Forward every window of ``tokens`` in token-budget batches and pool as ``job`` says.

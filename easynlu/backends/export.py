@@ -8,9 +8,9 @@ It lives in :func:`cache_root`, in a directory named by a key over the sha256 of
 Looking an export up (:func:`cached`) imports no torch and hashes nothing it has hashed before:
 ``hashes.json`` maps each file's (real path, size, mtime) to its sha256. Making one
 (:func:`ensure`) imports torch and transformers, runs ``torch.onnx.export(dynamo=True)`` into a
-temporary directory beside the final one, checks its output against torch, and renames it into
-place, under a file lock, so that a killed or concurrent export never leaves a directory that
-is later loaded.
+temporary directory beside the final one, fuses its attention blocks (fusion.py), checks its
+output against torch, and renames it into place, under a file lock, so that a killed or
+concurrent export never leaves a directory that is later loaded.
 """
 
 from __future__ import annotations
@@ -277,7 +277,7 @@ def _export(path: str, out: Path) -> dict[str, Any]:
     names = ["last_hidden_state"] + (["pooler_output"] if backend.has_pooler else [])
     names += [f"hidden_{i}" for i in range(backend.n_layers + 1)]
     inputs = ["input_ids", "attention_mask"] + (["token_type_ids"] if backend.takes_types else [])
-    words = backend._tokenizer.encode("the day is good, hello", add_special_tokens=False).ids[:6]
+    words = backend.rust_tokenizer.encode("the day is good, hello", add_special_tokens=False).ids[:6]
     ids = np.array([[*backend.prefix, *words, *backend.suffix],
                     [*backend.prefix, *words[:2], *backend.suffix, *[backend.pad_id] * (len(words) - 2)]],
                    dtype=np.int64)
@@ -300,7 +300,7 @@ def _export(path: str, out: Path) -> dict[str, Any]:
             fix="load it with backend='torch'") from err
     heads = int(backend.model.config.num_attention_heads)
     fused = _fuse(raw / "model.onnx", out / "model.onnx", heads)
-    backend._tokenizer.save(str(out / "tokenizer.json"))
+    backend.rust_tokenizer.save(str(out / "tokenizer.json"))
     meta: dict[str, Any] = {
         "format": EXPORT_FORMAT,
         "source": os.path.realpath(path),

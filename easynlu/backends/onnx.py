@@ -92,9 +92,9 @@ class OnnxBackend(WindowedBackend):
         self.modes: tuple[str, ...] = tuple(sentence["modes"]) if sentence else ()
         self.own_normalize = bool(sentence and sentence["normalize"])
         self.own_dim = int(sentence["dim"]) if sentence else 0
-        self._tokenizer = Tokenizer.from_file(str(self.directory / "tokenizer.json"))
-        self._tokenizer.no_padding()  # tokenizer.json may fix both (MiniLM's: 128 tokens)
-        self._tokenizer.no_truncation()
+        self.rust_tokenizer = Tokenizer.from_file(str(self.directory / "tokenizer.json"))
+        self.rust_tokenizer.no_padding()  # tokenizer.json may fix both (MiniLM's: 128 tokens)
+        self.rust_tokenizer.no_truncation()
         self.threads = threads or default_threads()
         try:
             self.session = session(self.directory / MODEL, self.threads)
