@@ -102,7 +102,7 @@ def bookkeeping_seconds(texts: list[str], level: str, loops: int = 20) -> float:
     return (time.perf_counter() - start) / loops
 
 
-def section(args, corpus_sha: str, dup: dict, plain: dict, book: float, threads: int) -> str:
+def section(args, corpus_sha: str, dup: dict, plain: dict, book: float, engine: str) -> str:
     per_chunk = round(CHUNK * (1 - REPEATED))
     what = "embed()" if args.level == "document" else f'predict(output_level="{args.level}")'
     ratio = dup["off"] / dup["on"]
@@ -111,7 +111,7 @@ def section(args, corpus_sha: str, dup: dict, plain: dict, book: float, threads:
     return "\n".join([
         HEADING,
         "",
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, packaged MiniLM, CPU, torch threads {threads}, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, packaged MiniLM, CPU, {engine}, "
         f"`{what}` on {N_ROWS:,} rows of the benchmark corpus (sha256 `{corpus_sha[:16]}…`) in calls of "
         f"{CHUNK} rows, each call's fastest of {args.reps} alternating runs; load average "
         f"{os.getloadavg()[0]:.1f} at the end (other jobs shared the machine: ratios within this run are what "
@@ -179,7 +179,9 @@ def main() -> int:
     print(f"no repeats:   on {plain['on']:.2f}s off {plain['off']:.2f}s -> overhead "
           f"{plain['on'] / plain['off'] - 1:+.1%}; bookkeeping {book * 1e3:.2f} ms "
           f"({book / plain['off']:.3%} of a pass)")
-    text = section(args, corpus["sha256"], dup, plain, book, torch.get_num_threads())
+    backend = pipe._parts()[0].backend
+    engine = f"load() defaults: backend {backend.name!r}, {getattr(backend, 'threads', torch.get_num_threads())} threads"
+    text = section(args, corpus["sha256"], dup, plain, book, engine)
     print("\n" + text)
     if args.write:
         write_section(text, HERE / "RESULTS.md")
