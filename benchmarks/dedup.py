@@ -180,7 +180,8 @@ def main() -> int:
           f"{plain['on'] / plain['off'] - 1:+.1%}; bookkeeping {book * 1e3:.2f} ms "
           f"({book / plain['off']:.3%} of a pass)")
     backend = pipe._parts()[0].backend
-    engine = f"load() defaults: backend {backend.name!r}, {getattr(backend, 'threads', torch.get_num_threads())} threads"
+    threads = getattr(backend, "threads", torch.get_num_threads())
+    engine = f"load() defaults: backend {backend.name!r}, {threads} threads"
     text = section(args, corpus["sha256"], dup, plain, book, engine)
     print("\n" + text)
     if args.write:

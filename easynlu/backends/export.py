@@ -345,7 +345,13 @@ def _fuse(src: Path, dst: Path, num_heads: int) -> int:
     from .fusion import fuse_attention
 
     model = onnx.load(str(src))
-    count = fuse_attention(model, num_heads) if num_heads else 0
+    count = 0
+    if num_heads:
+        try:
+            count = fuse_attention(model, num_heads)
+        except Exception as err:  # noqa: BLE001 - an unforeseen graph: the unfused export still runs
+            _log.warning("cannot fuse the attention of %s (%s: %s): exporting it unfused", src, type(err).__name__, err)
+            model = onnx.load(str(src))
     onnx.save(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
               location=dst.name + ".data", size_threshold=1024)
     return count
