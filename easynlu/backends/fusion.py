@@ -24,22 +24,31 @@ MASK = "easynlu_mask_int32"
 SLOW_FUSIONS = ("SkipLayerNormFusion", "BiasGeluFusion")
 
 
-def fuse_attention(model: Any, num_heads: int) -> int:
-    """Replace each SDPA block of the ONNX BERT ``model`` (in place) by MultiHeadAttention; how many were."""
-    from onnx import TensorProto, helper, numpy_helper
+def index(graph: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[Any]]]:
+    """An ONNX graph's constants (initializers and Constant nodes, as numpy arrays), the node that
+    produces each tensor, and the nodes that read it."""
+    from onnx import numpy_helper
 
-    graph = model.graph
-    if "attention_mask" not in {i.name for i in graph.input}:
-        return 0
+    consts = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
     producer = {out: node for node in graph.node for out in node.output}
     consumers: dict[str, list[Any]] = {}
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
-    consts = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    return consts, producer, consumers
+
+
+def fuse_attention(model: Any, num_heads: int) -> int:
+    """Replace each SDPA block of the ONNX BERT ``model`` (in place) by MultiHeadAttention; how many were."""
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    if "attention_mask" not in {i.name for i in graph.input}:
+        return 0
+    consts, producer, consumers = index(graph)
 
     # the outputs of projections: MatMul by a constant 2-D weight, with its bias Add when it has one
     projections = set()

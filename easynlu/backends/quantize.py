@@ -45,17 +45,10 @@ def matmul_roles(model: Any) -> dict[str, tuple[str, int]]:
     torch exports the pooler's dense layer as a Gemm, which onnxruntime's dynamic quantisation
     turns into a MatMul named ``<name>_MatMul`` and quantises like the others.
     """
-    from onnx import numpy_helper
+    from .fusion import index
 
-    shapes = {init.name: tuple(init.dims) for init in model.graph.initializer}
-    for node in model.graph.node:  # weights folded into Constant nodes
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            shapes[node.output[0]] = tuple(numpy_helper.to_array(node.attribute[0].t).shape)
-    producer = {out: node for node in model.graph.node for out in node.output}
-    consumers: dict[str, list[Any]] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    consts, producer, consumers = index(model.graph)  # weights: initializers or Constant nodes
+    shapes = {name: value.shape for name, value in consts.items()}
 
     def reaches_tanh(name: str, depth: int = 3) -> bool:
         for node in consumers.get(name, []):
