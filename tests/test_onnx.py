@@ -217,6 +217,39 @@ def test_an_attention_fusion_that_fails_is_exported_unfused(failure, tmp_path, t
                 cases=CASES[:1] + CASES[3:4])
 
 
+@pytest.mark.slow
+def test_attention_with_more_than_the_padding_mask_added_stays_unfused(tmp_path, tiny_bert, monkeypatch):
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from easynlu.backends import fusion
+
+    real, raw = fusion.fuse_attention, []
+
+    def keep_raw(model, num_heads):
+        raw.append((onnx.ModelProto.FromString(model.SerializeToString()), num_heads))
+        return real(model, num_heads)
+
+    monkeypatch.setattr(fusion, "fuse_attention", keep_raw)
+    monkeypatch.setenv("EASYNLU_CACHE_DIR", str(tmp_path / "cache"))
+    n_layers = export.read_meta(export.ensure(str(tiny_bert)))["n_layers"]
+    model, num_heads = raw[0]
+    graph = model.graph
+    softmax = next(node for node in graph.node if node.op_type == "Softmax")
+    masked = next(node for node in graph.node if softmax.input[0] in node.output)
+    # a per-head bias (as ALiBi or a relative position bias would add) joins the first layer's padding mask
+    graph.initializer.append(numpy_helper.from_array(
+        np.linspace(-1, 0, num_heads, dtype=np.float32).reshape(1, num_heads, 1, 1), "head_bias"))
+    biased = helper.make_node("Add", [masked.input[1], "head_bias"], ["biased_mask"])
+    graph.node.insert(list(graph.node).index(masked), biased)
+    masked.input[1] = "biased_mask"
+
+    assert real(model, num_heads) == n_layers - 1
+    ops = [node.op_type for node in graph.node]
+    assert ops.count("MultiHeadAttention") == n_layers - 1 and ops.count("Softmax") == 1
+    assert "head_bias" in {init.name for init in graph.initializer}  # kept for the unfused block
+
+
 # -- the cache ----------------------------------------------------------------------------------
 def test_export_is_cached_by_content(tiny_bert, tiny_bert_onnx, tmp_path, capfd, onnx_cache):
     assert tiny_bert_onnx.parent == onnx_cache and export.cached(str(tiny_bert)) == tiny_bert_onnx

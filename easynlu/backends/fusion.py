@@ -10,8 +10,9 @@ sequence]`` int32 ("key padding mask"). onnxruntime's own transformer optimizer 
 recognise the dynamo graph's pattern, hence this small rewrite.
 
 The rewrite keeps the Q/K/V/output projections as they are (so int8 quantisation still sees
-plain MatMuls) and every graph output (hidden states) unchanged. The caller checks the result
-against torch: a block that does not match the expected shape is left as it is.
+plain MatMuls) and every graph output (hidden states) unchanged. A block that does not match the
+expected shape, or whose scores get more than the padding mask added (a position bias, say), is
+left as it is; the caller also checks the result against torch.
 """
 
 from __future__ import annotations
@@ -75,6 +76,27 @@ def fuse_attention(model: Any, num_heads: int) -> int:
                 name = node.input[0]
         return name, scale
 
+    def padding_mask(name: str) -> bool:
+        """Whether ``name`` is made from attention_mask's values alone (other inputs only through
+        their shapes) and no float constant of more than one element: the padding mask that
+        MultiHeadAttention rebuilds from MASK, not a learned or positional bias it would drop."""
+        seen, stack, reached = set(), [name], set()
+        while stack:
+            tensor = stack.pop()
+            if not tensor or tensor in seen:
+                continue
+            seen.add(tensor)
+            if tensor in consts:
+                if consts[tensor].dtype.kind == "f" and consts[tensor].size > 1:
+                    return False
+                continue
+            node = producer.get(tensor)
+            if node is None:
+                reached.add(tensor)
+            elif node.op_type != "Shape":
+                stack.extend(node.input)
+        return reached == {"attention_mask"}
+
     def only(name: str, op: str) -> Any:
         found = consumers.get(name, [])
         return found[0] if len(found) == 1 and found[0].op_type == op else None
@@ -82,7 +104,9 @@ def fuse_attention(model: Any, num_heads: int) -> int:
     fused: dict[str, Any] = {}  # the block's output name -> its MultiHeadAttention node
     for softmax in [n for n in graph.node if n.op_type == "Softmax"]:
         masked = producer.get(softmax.input[0])
-        scores = producer.get(masked.input[0]) if masked is not None and masked.op_type == "Add" else None
+        if masked is None or masked.op_type != "Add" or not padding_mask(masked.input[1]):
+            continue
+        scores = producer.get(masked.input[0])
         if scores is None or scores.op_type != "MatMul":
             continue
         probs = softmax.output[0]
