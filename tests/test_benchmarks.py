@@ -80,3 +80,9 @@ def test_cpu_benchmark_help():
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cpu.py"), "--help"], capture_output=True,
                           text=True, timeout=60, cwd=str(ROOT))
     assert proc.returncode == 0 and "venvs.sh" in proc.stdout
+
+
+def test_ceiling_benchmark_help():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ceiling.py"), "--help"], capture_output=True,
+                          text=True, timeout=60, cwd=str(ROOT))
+    assert proc.returncode == 0 and "float32" in proc.stdout and "--rounds" in proc.stdout
