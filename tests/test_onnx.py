@@ -266,7 +266,7 @@ def test_export_is_cached_by_content(tiny_bert, tiny_bert_onnx, tmp_path, capfd,
     config["layer_norm_eps"] = 1e-7  # a changed file: another key
     (copy / "config.json").write_text(json.dumps(config))
     assert export.cached(str(copy)) is None
-    assert json.loads((onnx_cache / "hashes.json").read_text())  # hashes kept for the next start
+    assert json.loads((onnx_cache.parent / "digests.json").read_text())  # digests kept for the next start
 
 
 @pytest.mark.slow

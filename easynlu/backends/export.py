@@ -5,8 +5,8 @@ and ``easynlu-onnx.json``, the meta the runtime needs (special tokens, window, o
 It lives in :func:`cache_root`, in a directory named by a key over the sha256 of the model's files, easynlu's
 ``EXPORT_FORMAT`` and torch's version, so a changed file or exporter makes a new export.
 
-Looking an export up (:func:`cached`) imports no torch and hashes nothing it has hashed before:
-``hashes.json`` maps each file's (real path, size, mtime) to its sha256. Making one
+Looking an export up (:func:`cached`) imports no torch and hashes nothing it has hashed before
+(``digests.known_sha256``: each file's sha256 by real path, size and mtime). Making one
 (:func:`ensure`) imports torch and transformers, runs ``torch.onnx.export(dynamo=True)`` into a
 temporary directory beside the final one, fuses its attention blocks (fusion.py), checks its
 output against torch, and renames it into place, under a file lock, so that a killed or
@@ -31,6 +31,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..digests import cache_dir, known_sha256
 from ..errors import ModelUnavailableError, OptionError
 from ..options import check_quantize
 from .sentence import SentencePooling, is_sentence_transformers_dir
@@ -38,21 +39,14 @@ from .sentence import SentencePooling, is_sentence_transformers_dir
 EXPORT_FORMAT = 2  # bump when what an export holds or how it is made changes
 META = "easynlu-onnx.json"
 BUNDLED = "easynlu-onnx"  # a model directory's own exports (pipe.save writes them): DIR/easynlu-onnx/float32|int8
-_INDEX = "hashes.json"
 _WEIGHTS = re.compile(r"^(model.*\.safetensors|pytorch_model.*\.bin)$")
 _TOLERANCE = 1e-3  # largest difference to torch's last hidden state an export may show
 _log = logging.getLogger(__name__)
-_hashes: dict[str, list] | None = None  # hashes.json, read once per process
 
 
 def cache_root() -> Path:
     """Where exports are kept: $EASYNLU_CACHE_DIR/onnx, else the user cache dir's easynlu/onnx."""
-    base = os.environ.get("EASYNLU_CACHE_DIR")
-    if base:
-        return Path(base).expanduser() / "onnx"
-    import platformdirs
-
-    return platformdirs.user_cache_path("easynlu") / "onnx"
+    return cache_dir() / "onnx"
 
 
 def onnx_problem(path: str) -> str | None:
@@ -154,8 +148,7 @@ def _key(path: str) -> str:
     """sha256 over the model's files' hashes, EXPORT_FORMAT and the exporter's (torch's) version."""
     digest = hashlib.sha256(f"easynlu-onnx {EXPORT_FORMAT} torch {_torch_version()}\n".encode())
     for name, file in _model_files(path):
-        digest.update(f"{name} {_sha256(file)}\n".encode())
-    _save_hashes()
+        digest.update(f"{name} {known_sha256(file)}\n".encode())
     return digest.hexdigest()
 
 
@@ -181,40 +174,6 @@ def _model_files(path: str) -> list[tuple[str, Path]]:
             if module.get("path") and sub.is_dir():
                 files += [(f"{module['path']}/{f.name}", f) for f in sorted(sub.iterdir()) if f.suffix == ".json"]
     return files
-
-
-def _sha256(file: Path) -> str:
-    """The file's sha256, from hashes.json when its real path, size and mtime are unchanged."""
-    global _hashes
-    if _hashes is None:
-        try:
-            _hashes = json.loads((cache_root() / _INDEX).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            _hashes = {}
-    real = os.path.realpath(file)
-    stat = os.stat(real)
-    known = _hashes.get(real)
-    if known and known[:2] == [stat.st_size, stat.st_mtime_ns]:
-        return str(known[2])
-    from ..sources import file_sha256
-
-    digest = file_sha256(Path(real))
-    assert digest is not None  # wait=True gives the digest
-    _hashes[real] = [stat.st_size, stat.st_mtime_ns, digest]
-    _hashes["__dirty__"] = [1]
-    return digest
-
-
-def _save_hashes() -> None:
-    """Write hashes.json if it gained entries (atomically; a lost concurrent update only costs a rehash)."""
-    if _hashes is None or not _hashes.pop("__dirty__", None):
-        return
-    root = cache_root()
-    with contextlib.suppress(OSError):
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = root / f"{_INDEX}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        _write_json(tmp, _hashes)
-        os.replace(tmp, root / _INDEX)
 
 
 # -- complete or not --------------------------------------------------------------------------
