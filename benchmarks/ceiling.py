@@ -16,6 +16,9 @@ with everything else free: no exact float32 engine built on these kernels goes b
 ``raw / floor`` bounds the "× raw loop" it can reach. The report also says how much of the rest
 (attention, bias and residual adds, GELU, LayerNorm, easynlu's own tokenizing and pooling) would
 have to go for a given target. Ratios only mean something within one run: the machine is shared.
+The raw loop shares this process with onnxruntime's threads here and ran 3-8% slower than in
+cpu.py's own process on the same day, so the ratio to compare with the targets is cpu.py's; this
+script is for the split and the floor.
 """
 
 from __future__ import annotations
