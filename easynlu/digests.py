@@ -70,6 +70,8 @@ def known_sha256(file: Path, wait: bool = True) -> str | None:
         return str(known[2])
     digest = file_sha256(Path(real), wait)
     if digest is not None:
+        for gone in [name for name in index if not os.path.exists(name)]:  # deleted files leave the index
+            del index[gone]
         index[real] = [stat.st_size, stat.st_mtime_ns, digest]
         _write_index(index)
     return digest

@@ -38,6 +38,17 @@ def test_known_sha256_is_remembered_across_processes_until_the_file_changes(fres
     with pytest.raises(AssertionError):
         digests.known_sha256(weights)
 
+    monkeypatch.undo()  # hashing works again; a deleted file's entry goes when the index is next written
+    monkeypatch.setenv("EASYNLU_CACHE_DIR", str(fresh / "cache"))
+    monkeypatch.setattr(digests, "_index", None)
+    monkeypatch.setattr(digests, "_DIGESTS", {})
+    other = fresh / "other.bin"
+    other.write_bytes(b"other")
+    link.unlink()
+    weights.unlink()
+    digests.known_sha256(other)
+    assert list(json.loads((fresh / "cache" / digests.INDEX).read_text())) == [os.path.realpath(other)]
+
 
 def test_an_unwritable_cache_only_costs_rehashing(fresh):
     data = fresh / "data.bin"
