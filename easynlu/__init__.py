@@ -24,19 +24,18 @@ from .errors import (
     OutOfMemoryError,
     UnknownReferenceError,
 )
-from .options import keywords_listed
+from .options import LoadOptions, keywords_listed, with_load_options
+from .version import __version__
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     import pandas as pd
-    import torch
 
     from .hub import CachedModel
     from .loaded import LoadedModel
     from .pipeline import Pipeline
 
-__version__ = "0.1.0"
 _log = logging.getLogger("easynlu")
 __all__ = [
     "load",
@@ -51,6 +50,7 @@ __all__ = [
     "remove_alias",
     "user_aliases",
     "Pipeline",
+    "LoadOptions",
     "DeviceError",
     "EasyNLUError",
     "EasyNLUWarning",
@@ -65,46 +65,51 @@ __all__ = [
 
 
 @keywords_listed
-def load(request: str | os.PathLike[str] | None = None, *, device: str | torch.device | None = None,
-         gpu: bool = False, dtype: str | torch.dtype | None = None, offline: bool | None = None,
-         verbose: bool = False, path: str | os.PathLike[str] | None = None, backend: str | None = None,
-         quantize: str | None = None, threads: int | None = None) -> Pipeline:
+@with_load_options
+def load(request: str | os.PathLike[str] | None = None, *, verbose: bool = False,
+         path: str | os.PathLike[str] | None = None, **options: Any) -> Pipeline:
     """A lazy Pipeline for one or more space-separated references; nothing heavy loads yet.
 
     ``request`` holds catalogue refs (``"en.embed.bert.small_L12_128"``), NLU's refs (``"bert"``),
-    ``hf:ORG/NAME`` ids or directory paths. ``device=None`` picks CUDA, then MPS, then CPU;
-    ``gpu=True`` insists on CUDA. ``dtype`` defaults to float32 on CPU and float16 on CUDA;
-    outputs are always float32. ``offline=True`` (or HF_HUB_OFFLINE=1) never contacts the
-    Hugging Face Hub. A directory written by ``pipe.save(dir)`` loads that saved pipeline, after
-    checking every file's sha256. NLU's keywords: ``path=`` names a saved pipeline or a model
-    directory (instead of ``request``); ``verbose=True`` logs resolution and loading to stderr.
-    ``backend="torch"|"onnx"|"auto"`` picks the engine (default: EASYNLU_BACKEND, else torch; "auto"
-    is ONNX Runtime on the CPU when ``easynlu[onnx]`` is installed); ``quantize="int8"`` runs a
-    dynamically quantised ONNX export; ``threads`` sets ONNX Runtime's thread count. See the
-    README's "Backends".
+    ``hf:ORG/NAME`` ids or directory paths. A directory written by ``pipe.save(dir)`` loads that
+    saved pipeline offline, after checking every file's sha256; options given here override the
+    saved ones. NLU's keywords: ``path=`` names a saved pipeline or a model directory (instead of
+    ``request``); ``verbose=True`` logs resolution and loading to stderr.
 
-    Raises UnknownReferenceError (a KeyError) with suggestions for an unknown name,
-    OptionError for the same model twice or for both/neither of ``request`` and ``path``,
-    OptionTypeError for an unknown keyword, DeviceError for ``gpu=True`` without CUDA.
+    ``options`` are :class:`easynlu.options.LoadOptions`' fields, checked here:
+    ``device=None`` picks CUDA, then MPS, then CPU; ``gpu=True`` insists on CUDA. ``dtype``
+    defaults to float32 on CPU and float16 on CUDA; outputs are always float32. ``offline=True``
+    (or HF_HUB_OFFLINE=1) never contacts the Hugging Face Hub. ``backend="torch"|"onnx"|"auto"``
+    picks the engine (default: EASYNLU_BACKEND, else "auto": ONNX Runtime on the CPU in float32
+    when ``easynlu[onnx]`` is installed, else torch); ``quantize="int8"`` runs a dynamically
+    quantised ONNX export; ``threads`` sets ONNX Runtime's thread count. See the README's "Backends".
+
+    Raises UnknownReferenceError (a KeyError) with suggestions for an unknown name;
+    OptionError for a bad option or one that cannot run with the others, for the same model
+    twice, or for both or neither of ``request`` and ``path``; OptionTypeError for an unknown
+    keyword; DeviceError for ``gpu=True`` without CUDA.
     """
     from . import saved
     from .pipeline import Pipeline
     from .resolve import resolve
 
     _log_to_stderr(verbose)
-    if request is None and path is not None:
+    if request is None:
+        if path is None:
+            raise OptionError("load() needs a model: pass a model request, e.g. easynlu.load('en.embed.minilm'), or "
+                              "path= a saved pipeline or model directory; easynlu.models() lists the catalogue.")
         request = path
-    elif request is None or path is not None:
+    elif path is not None:
         raise OptionError("pass a model request or path=, not both: e.g. easynlu.load('en.embed.bert.small_L12_128') "
                           "or easynlu.load(path='my-pipeline').")
     if isinstance(request, (str, os.PathLike)) and saved.is_saved_pipeline(request):
-        return saved.load(request, device=device, gpu=gpu or None, dtype=dtype, backend=backend, quantize=quantize,
-                          threads=threads)
+        saved_components, saved_options = saved.read(request)
+        return Pipeline(saved_components, saved_options.replace(**{**options, "offline": True}))
+    load_options = LoadOptions(**options)
     components = resolve(request)
     for c in components:
         _log.info("%s resolves to %s: %s model %s, column %s", request, c.ref, c.action, c.model, c.column)
-    return Pipeline(components, device=device, gpu=gpu, dtype=dtype, offline=offline, backend=backend,
-                    quantize=quantize, threads=threads)
+    return Pipeline(components, load_options)
 
 
 class _Stderr(logging.StreamHandler):
@@ -183,13 +188,10 @@ def export(request: str | os.PathLike[str], *, quantize: str | None = None,
     model's files cannot be found, OptionError without the onnx extra or for a bad ``quantize``.
     """
     from . import sources
-    from .backends import choose_backend
     from .backends.export import ensure
-    from .placement import check_quantize
     from .resolve import resolve
 
-    quantize = check_quantize(quantize)
-    choose_backend("onnx", "cpu", "float32", quantize)  # says how to install the extra
+    LoadOptions(backend="onnx", quantize=quantize, offline=offline)  # checked; says how to install the extra
     done: dict[str, Path] = {}
     for comp in resolve(request):
         path = sources.locate(comp.source, comp.model, offline=offline)

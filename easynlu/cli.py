@@ -21,12 +21,22 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import easynlu
 from easynlu.errors import EasyNLUError, ModelUnavailableError
-from easynlu.options import BACKENDS, LAYER_POOLINGS, LEVELS, POOLINGS, QUANTIZE, SUBWORD_POOLINGS, Options
+from easynlu.options import (
+    LAYER_POOLINGS,
+    LEVELS,
+    LOAD_NAMES,
+    POOLINGS,
+    QUANTIZE,
+    SUBWORD_POOLINGS,
+    LoadOptions,
+    Options,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,6 +45,7 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "en.embed.minilm"
 FORMATS = ("table", "json", "csv")
 DEFAULTS = Options()
+LOAD_DEFAULTS = {option.name: option.default for option in fields(LoadOptions)}
 OUTPUTS = (".parquet", ".jsonl", ".csv")
 
 
@@ -86,10 +97,7 @@ def _parser() -> argparse.ArgumentParser:
                          help=f"with several --layers: average or concatenate them (default: {DEFAULTS.layer_pooling})")
     predict.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, metavar="N",
                          help="at most N texts per batch (default: batches by token count only)")
-    predict.add_argument("--offline", action="store_true",
-                         help="never contact the Hugging Face Hub (as HF_HUB_OFFLINE=1)")
-    predict.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: the best available)")
-    _add_engine_arguments(predict)
+    _add_load_arguments(predict)
     predict.add_argument("-f", "--format", choices=FORMATS, default="table",
                          help="table: vectors shortened for reading; json: JSON lines with full vectors; "
                               "csv: full vectors as JSON lists in the cells (default: table)")
@@ -109,17 +117,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=BACKENDS, default=None,
-                        help="torch, onnx (ONNX Runtime on the CPU, needs easynlu[onnx]) or auto "
-                             "(default: $EASYNLU_BACKEND, else torch)")
-    parser.add_argument("--dtype", default=None, choices=("float32", "float16", "bfloat16"),
-                        help="compute dtype (default: float32 on CPU, float16 on CUDA); bfloat16 is fast on "
-                             "CPUs with avx512_bf16 or amx_bf16 (torch backend)")
-    parser.add_argument("--quantize", choices=QUANTIZE, default=None,
-                        help="int8: run a dynamically quantised ONNX export (faster, less exact)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="ONNX Runtime threads (default: as many as PyTorch would use)")
+def _add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per LoadOptions field (--device, --gpu, --dtype, --offline, --backend, --quantize, --threads)."""
+    for option in fields(LoadOptions):
+        flag, hints = f"--{option.name.replace('_', '-')}", option.metadata
+        if option.type in ("bool", "bool | None"):  # a switch: given means True
+            parser.add_argument(flag, action="store_const", const=True, default=option.default, help=hints["help"])
+        else:
+            parser.add_argument(flag, default=option.default, choices=hints["choices"], help=hints["help"],
+                                type=int if option.type == "int | None" else str,
+                                metavar=None if hints["choices"] else option.name.upper())
+
+
+def _load_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The load options given on the command line, as ``easynlu.load`` keywords."""
+    return {name: getattr(args, name) for name in LOAD_NAMES if getattr(args, name) != LOAD_DEFAULTS[name]}
 
 
 def _add_hub_commands(commands: argparse._SubParsersAction) -> None:
@@ -146,9 +158,7 @@ def _add_hub_commands(commands: argparse._SubParsersAction) -> None:
         description="Load the pipeline REF... and save it to DIR with Pipeline.save.")
     save.add_argument("refs", nargs="+", metavar="REF", help="model reference(s) of the pipeline")
     save.add_argument("dir", metavar="DIR", help="the directory to save to")
-    save.add_argument("--offline", action="store_true",
-                      help="never contact the Hugging Face Hub (as HF_HUB_OFFLINE=1)")
-    _add_engine_arguments(save)
+    _add_load_arguments(save)
     save.set_defaults(run=_save)
 
     export = commands.add_parser(
@@ -232,12 +242,8 @@ def _read_texts(texts: list[str], stdin_mode: str) -> list[str]:
     return out
 
 
-def _engine(args: argparse.Namespace) -> dict[str, Any]:
-    return {"backend": args.backend, "dtype": args.dtype, "quantize": args.quantize, "threads": args.threads}
-
-
 def _predict(args: argparse.Namespace) -> None:
-    pipe = easynlu.load(args.model, device=args.device, offline=True if args.offline else None, **_engine(args))
+    pipe = easynlu.load(args.model, **_load_options(args))
     layers = args.layers[0] if len(args.layers) == 1 else args.layers
     options = {"output_level": args.level, "positions": args.positions, "normalize": args.normalize,
                "pooling": args.pooling, "subword_pooling": args.subword_pooling, "layers": layers,
@@ -445,7 +451,7 @@ def _text_table(rows: list[dict[str, Any]], keys: list[str], headers: list[str])
 
 
 def _save(args: argparse.Namespace) -> None:
-    pipe = easynlu.load(" ".join(args.refs), offline=True if args.offline else None, **_engine(args))
+    pipe = easynlu.load(" ".join(args.refs), **_load_options(args))
     path = pipe.save(args.dir)
     print(f"saved {' '.join(args.refs)} to {path}")
 

@@ -12,13 +12,11 @@ import logging
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from . import backends, sources
 from .backends import Backend
-from .errors import EasyNLUWarning, ModelUnavailableError
 from .placement import Placement
 from .resolve import Component
 
@@ -62,24 +60,11 @@ def get(component: Component, placed: Placement, offline: bool | None) -> Backen
         if key not in _MODELS:
             path = sources.locate(component.source, component.model, offline=offline)
             started = time.perf_counter()
-            engine = placed.backend_for(str(path))
-            _MODELS[key] = _load(str(path), placed, engine)
-            _log.info("loaded %s from %s with %s on %s in %s in %.1f s", component.model, path, engine,
+            _MODELS[key] = backend = backends.load(str(path), placed.device, placed.dtype, placed.requested,
+                                                   placed.threads, placed.quantize)
+            _log.info("loaded %s from %s with %s on %s in %s in %.1f s", component.model, path, backend.name,
                       placed.device, placed.dtype, time.perf_counter() - started)
         return _MODELS[key]
-
-
-def _load(path: str, placed: Placement, engine: str) -> Backend:
-    """backends.load; with backend="auto", a model whose ONNX export fails runs on torch, with a warning."""
-    try:
-        return backends.load(path, placed.device, placed.dtype, backend=engine, threads=placed.threads,
-                             quantize=placed.quantize)
-    except ModelUnavailableError as err:
-        if not (placed.auto and engine == "onnx" and placed.quantize is None):
-            raise
-        warnings.warn(f"{err.summary} easynlu runs this model on torch instead (backend='auto'); pass "
-                      f"backend='torch' to skip the ONNX attempt.", EasyNLUWarning, stacklevel=5)
-        return backends.load(path, placed.device, placed.dtype, backend="torch")
 
 
 def is_loaded(component: Component, placed: Placement) -> bool:

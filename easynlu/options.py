@@ -1,21 +1,25 @@
-"""The options of ``predict`` and ``embed``, defined once: names, types, defaults, choices, checks.
+"""The options of ``load`` (:class:`LoadOptions`) and of ``predict``/``embed`` (:class:`Options`), each defined once.
 
-``Pipeline.predict``/``embed`` build an :class:`Options`, which checks itself when it is made,
-so a bad value fails before any model loads (and without importing torch). The command line
-takes its choices from the ``Literal`` types here.
+Each is a frozen dataclass that checks itself when it is made, so a bad value fails at the call,
+before any model loads (and without importing torch). The command line makes its flags and
+choices from these definitions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import importlib.util
 import inspect
 import numbers
+import os
+import re
 import sys
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, fields
-from typing import Literal, ParamSpec, TypeVar, get_args
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, ParamSpec, TypeVar, get_args
 
-from .errors import OptionError, OptionTypeError
+from .errors import DeviceError, OptionError, OptionTypeError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -102,9 +106,147 @@ FRAME_ONLY: tuple[str, ...] = ("output_level", "positions", "metadata", "drop_ir
                                "keep_stranger_features", "multithread", "get_embeddings", "return_spark_df", "columns")
 
 
-# How a model runs (load()'s options, not predict's): engines, quantisations.
+# -- load()'s options: how a model runs ------------------------------------------------------------
 BACKENDS = ("torch", "onnx", "auto")
+# When neither backend= nor EASYNLU_BACKEND says: ONNX Runtime on the CPU when easynlu[onnx] is installed
+# (1.8x torch's speed, half its memory, the same vectors within 1e-5), else torch. See the README's "Backends".
+DEFAULT_BACKEND = "auto"
 QUANTIZE = ("int8",)
+DTYPES = ("float32", "float16", "bfloat16")
+_DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16", "float": "float32"}
+_DEVICE = re.compile(r"^(cpu|cuda|mps|xpu)(:[0-9]+)?$")
+
+
+def _load_option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    """A LoadOptions field; ``help`` and ``choices`` make its command-line flag (easynlu.cli)."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Every option of ``easynlu.load``: how and where a pipeline's models run. Defined here once.
+
+    ``load()``'s keywords, the command line's flags, a Pipeline's pickle and a saved pipeline's
+    manifest are all made from these fields, and checked here, when it is made, without importing
+    torch: a bad value or a combination that cannot run raises OptionError (DeviceError for a
+    malformed device or dtype) naming what to pass instead. ``device`` and ``dtype`` also take a
+    torch.device/torch.dtype and are kept as strings. Whether this machine has the device asked
+    for is checked when the pipeline is placed (``Pipeline.placement``), where torch is imported.
+    """
+
+    device: str | None = _load_option(None, "cpu, cuda, cuda:1 or mps (default: CUDA, then MPS, then the CPU)")
+    gpu: bool = _load_option(False, "insist on CUDA: fail at load when PyTorch sees none")
+    dtype: str | None = _load_option(
+        None, "compute dtype (default: float32 on CPU, float16 on CUDA; outputs are always float32); bfloat16 is "
+              "fast on CPUs with avx512_bf16 or amx_bf16 (torch backend)", DTYPES)
+    offline: bool | None = _load_option(None, "never contact the Hugging Face Hub (as HF_HUB_OFFLINE=1)")
+    backend: str | None = _load_option(
+        None, f"torch, onnx (ONNX Runtime on the CPU, needs easynlu[onnx]) or auto: ONNX Runtime on the CPU in "
+              f"float32 when easynlu[onnx] is installed, else torch (default: $EASYNLU_BACKEND, else "
+              f"{DEFAULT_BACKEND})", BACKENDS)
+    quantize: str | None = _load_option(
+        None, "int8: run a dynamically quantised ONNX export (faster, less exact; ONNX backend)", QUANTIZE)
+    threads: int | None = _load_option(None, "ONNX Runtime threads (default: as many as PyTorch would use)")
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "device", _device(self.device))
+        set_(self, "dtype", _dtype(self.dtype))
+        _flag("gpu", self.gpu)
+        if self.offline is not None:
+            _flag("offline", self.offline)
+        if self.backend is not None and self.backend not in BACKENDS:
+            raise OptionError(f"backend={self.backend!r} is not a backend: use 'torch', 'onnx' or 'auto'.")
+        set_(self, "quantize", check_quantize(self.quantize))
+        set_(self, "threads", check_threads(self.threads))
+        check_engine(self.requested_backend, self.device, self.dtype, self.quantize, self.gpu)
+
+    @property
+    def requested_backend(self) -> str:
+        """``backend``, else $EASYNLU_BACKEND, else DEFAULT_BACKEND: "torch", "onnx" or "auto"."""
+        if self.backend is not None:
+            return self.backend
+        chosen = os.environ.get("EASYNLU_BACKEND", "").strip() or DEFAULT_BACKEND
+        if chosen.lower() not in BACKENDS:
+            raise OptionError(f"EASYNLU_BACKEND={chosen!r} is not a backend: use 'torch', 'onnx' or 'auto', "
+                              f"or unset it.")
+        return chosen.lower()
+
+    def given(self) -> dict[str, Any]:
+        """The options that differ from their defaults, as ``load()`` keywords."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != f.default}
+
+    def replace(self, **changes: Any) -> LoadOptions:
+        """A copy with ``changes`` (load() keywords), checked again."""
+        return dataclasses.replace(self, **changes)
+
+
+LOAD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(LoadOptions))
+
+
+def _device(device: object) -> str | None:
+    """A device as torch spells it ("cpu", "cuda:1"), from a str, an int (a CUDA index) or a torch.device."""
+    if device is None:
+        return None
+    if is_int(device) and int(device) >= 0:  # type: ignore[call-overload]
+        return f"cuda:{int(device)}"  # type: ignore[call-overload]
+    name = str(device) if type(device).__module__ == "torch" else device
+    if not isinstance(name, str) or not _DEVICE.match(name):
+        raise DeviceError(f"device={device!r} is not a device easynlu knows: use 'cpu', 'cuda', 'cuda:1' or "
+                          f"'mps', or None to choose automatically.")
+    return name
+
+
+def _dtype(dtype: object) -> str | None:
+    """A dtype's name ("float16"), from a str, an alias ("fp16", "half") or a torch.dtype."""
+    if dtype is None:
+        return None
+    name = str(dtype).replace("torch.", "") if isinstance(dtype, str) or type(dtype).__module__ == "torch" else ""
+    name = _DTYPE_ALIASES.get(name, name)
+    if name not in DTYPES:
+        raise DeviceError(f"dtype={dtype!r} is not supported: use 'float32', 'float16' or 'bfloat16'.")
+    return name
+
+
+def has_onnxruntime() -> bool:
+    """Whether onnxruntime is installed (looked up, not imported)."""
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def check_engine(backend: str, device: str | None, dtype: str | None, quantize: str | None,
+                 gpu: bool = False) -> None:
+    """Raise OptionError, saying what to pass, when ``backend`` cannot run with these options.
+
+    ``device`` and ``dtype`` are None while not chosen yet (at ``load``); ``Pipeline.placement``
+    checks again with the chosen ones. "auto" with ``quantize`` must run on ONNX.
+    """
+    if backend == "torch" and quantize is not None:
+        raise OptionError(f"quantize={quantize!r} runs on the ONNX backend: pass backend='onnx' "
+                          f"(or 'auto'), or leave quantize=None with backend='torch'.")
+    if not (backend == "onnx" or backend == "auto" and quantize is not None):
+        return
+    if not has_onnxruntime():
+        raise OptionError("backend='onnx' needs the onnx extra: pip install 'easynlu[onnx]'")
+    if gpu or device is not None and device.split(":")[0] != "cpu":
+        raise OptionError(f"backend='onnx' runs on the CPU here, not on {device or 'cuda'}: use backend='torch' on "
+                          f"GPUs, or device='cpu'.")
+    if dtype is not None and dtype != "float32":
+        raise OptionError(f"backend='onnx' computes in float32, not {dtype}: use backend='torch' for "
+                          f"bfloat16/float16, or dtype='float32'.")
+
+
+def with_load_options(function: Callable[P, R]) -> Callable[P, R]:
+    """Give ``function(..., **options)`` a signature that lists LoadOptions' fields as keywords.
+
+    ``help(easynlu.load)``, notebooks' tooltips and :func:`keywords_listed` then see each load
+    option, while LoadOptions stays their one definition.
+    """
+    signature = inspect.signature(function)
+    params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    params += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+               for f in fields(LoadOptions)]
+    function.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    return function
 
 
 def check_quantize(quantize: object) -> str | None:

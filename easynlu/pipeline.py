@@ -11,7 +11,7 @@ import numpy as np
 
 from . import loaded
 from .errors import OptionError
-from .options import ColumnStyle, LayerPooling, Level, Options, Pooling, SubwordPooling, keywords_listed
+from .options import ColumnStyle, LayerPooling, Level, LoadOptions, Options, Pooling, SubwordPooling, keywords_listed
 from .resolve import Component
 
 if TYPE_CHECKING:
@@ -30,18 +30,11 @@ class Pipeline:
     Created by ``easynlu.load``; weights load on the first ``predict``/``embed``.
     """
 
-    def __init__(self, components: Sequence[Component], device: Any = None, gpu: bool = False,
-                 dtype: Any = None, offline: bool | None = None, backend: str | None = None,
-                 quantize: str | None = None, threads: int | None = None):
-        from .placement import check_quantize, check_threads, requested_backend
-
+    def __init__(self, components: Sequence[Component], options: LoadOptions | None = None):
         self.components = tuple(components)
-        self._device_arg, self._gpu, self._dtype_arg, self.offline = device, gpu, dtype, offline
-        if backend is not None:
-            requested_backend(backend)  # a bad name fails at load(), not at the first predict
-        self._backend_arg, self._quantize, self._threads = backend, check_quantize(quantize), check_threads(threads)
+        self.load_options = options or LoadOptions()  # checked when it was made
         self._placed: Placement | None = None
-        if gpu:  # fail at load() rather than at the first predict
+        if self.load_options.gpu:  # fail at load() rather than at the first predict
             self.placement  # noqa: B018
 
     # -- pickling: a Pipeline travels as its spec, never as weights --------------------------------
@@ -49,14 +42,17 @@ class Pipeline:
         """The spec only: components and load options. Weights live in the process-wide cache
         (``easynlu.loaded``), so an unpickled pipeline loads nothing until its first call, and
         then once per process. The device is chosen again where it is unpickled."""
-        return {"components": self.components, **self.load_options}
+        return {"components": self.components, "options": self.load_options}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["components"], device=state["device"], gpu=state["gpu"],  # type: ignore[misc]
-                      dtype=state["dtype"], offline=state["offline"], backend=state.get("backend"),
-                      quantize=state.get("quantize"), threads=state.get("threads"))
+        self.__init__(state["components"], state["options"])  # type: ignore[misc]
 
     # -- placement and loading ----------------------------------------------------------------
+    @property
+    def offline(self) -> bool | None:
+        """``load(offline=...)``: True never contacts the Hugging Face Hub; None follows HF_HUB_OFFLINE."""
+        return self.load_options.offline
+
     @property
     def placement(self) -> Placement:
         """Where and how this pipeline runs (device, dtype, backend, quantize, threads), chosen now if not yet.
@@ -66,8 +62,7 @@ class Pipeline:
         if self._placed is None:
             from .placement import place
 
-            self._placed = place(self._device_arg, self._gpu, self._dtype_arg, self._backend_arg, self._quantize,
-                                 self._threads)
+            self._placed = place(self.load_options)
         return self._placed
 
     def _parts(self) -> list[Part]:
@@ -87,13 +82,6 @@ class Pipeline:
         if self._placed is None:
             return False
         return all(loaded.is_loaded(c, self._placed) for c in self.components)
-
-    @property
-    def load_options(self) -> dict[str, Any]:
-        """The options this pipeline was loaded with (as given): device, gpu, dtype, offline, backend,
-        quantize, threads."""
-        return {"device": self._device_arg, "gpu": self._gpu, "dtype": self._dtype_arg, "offline": self.offline,
-                "backend": self._backend_arg, "quantize": self._quantize, "threads": self._threads}
 
     @property
     def default_level(self) -> Level:
@@ -280,16 +268,16 @@ class Pipeline:
 
     def info(self) -> dict[str, Any]:
         """The refs, models, actions, columns, device, dtype, backend and whether the weights are loaded."""
-        placed = self._placed
+        placed, given = self._placed, self.load_options
         return {
             "refs": [c.ref for c in self.components],
             "models": [c.model for c in self.components],
             "actions": [c.action for c in self.components],
             "columns": [c.column for c in self.components],
             "device": placed.device if placed else (
-                "cuda" if self._gpu else f"auto ({self._device_arg or 'cuda > mps > cpu'})"),
-            "dtype": placed.dtype if placed else (self._dtype_arg or "auto (float32 on CPU, float16 on CUDA)"),
-            "backend": placed.backend if placed else (self._backend_arg or "not chosen yet"),
+                "cuda" if given.gpu else f"auto ({given.device or 'cuda > mps > cpu'})"),
+            "dtype": placed.dtype if placed else (given.dtype or "auto (float32 on CPU, float16 on CUDA)"),
+            "backend": placed.backend if placed else (given.backend or "not chosen yet"),
             "loaded": self.loaded,
         }
 

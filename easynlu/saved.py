@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import catalogue, digests, sources
 from .errors import ModelUnavailableError, OptionError
+from .options import LOAD_NAMES, LoadOptions
 from .resolve import Component
+from .version import __version__
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
@@ -50,9 +52,6 @@ def save(pipe: Pipeline, directory: str | os.PathLike[str]) -> Path:
     Raises OptionError when ``directory`` is a file or a non-empty directory that is not an
     easynlu save; ModelUnavailableError when a component's model files cannot be found.
     """
-    from . import __version__
-
-    given = pipe.load_options
     target = Path(directory).expanduser().absolute()
     _check_target(target)
     sources_dirs = [sources.locate(c.source, c.model, offline=pipe.offline) for c in pipe.components]
@@ -81,12 +80,7 @@ def save(pipe: Pipeline, directory: str | os.PathLike[str]) -> Path:
             "easynlu_version": __version__,
             "components": entries,
             "default_level": pipe.default_level,
-            "device": None if given["device"] is None else str(given["device"]),
-            "gpu": bool(given["gpu"]),
-            "dtype": None if given["dtype"] is None else str(given["dtype"]),
-            "backend": given["backend"],
-            "quantize": given["quantize"],
-            "threads": given["threads"],
+            **_options_to_save(pipe.load_options),
             "files": dict(sorted(files.items())),
         }
         with open(tmp / MANIFEST, "w", encoding="utf-8") as f:  # last: its presence marks a complete save
@@ -182,32 +176,27 @@ def _move_into_place(tmp: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _options_to_save(options: LoadOptions) -> dict[str, Any]:
+    """The load options a save keeps (all but ``offline``: a saved pipeline always loads offline)."""
+    return {name: getattr(options, name) for name in LOAD_NAMES if name != "offline"}
+
+
 # -- load ------------------------------------------------------------------------------------
-def load(directory: str | os.PathLike[str], *, device: Any = None, gpu: bool | None = None,
-         dtype: Any = None, backend: str | None = None, quantize: str | None = None,
-         threads: int | None = None) -> Pipeline:
-    """The pipeline saved in ``directory`` by ``save``, offline; nothing heavy loads yet.
+def read(directory: str | os.PathLike[str]) -> tuple[list[Component], LoadOptions]:
+    """The components and load options of the pipeline saved in ``directory`` by ``save``, offline.
 
     Every file's sha256 is checked against the manifest first. The components keep their saved
-    refs, actions and output columns, and read their files from the save. ``device``, ``gpu``,
-    ``dtype``, ``backend``, ``quantize`` and ``threads`` override the saved options. Raises
-    ModelUnavailableError for a missing, changed or unlisted file, or a manifest that is missing,
-    malformed or from a newer easynlu; DeviceError when the device asked for (or saved) is not available.
+    refs, actions and output columns, and read their files from the save; the options are the
+    saved ones with ``offline=True`` (``easynlu.load`` applies the caller's options over them).
+    Raises ModelUnavailableError for a missing, changed or unlisted file, or a manifest that is
+    missing, malformed or from a newer easynlu; OptionError for saved options this easynlu refuses.
     """
-    from .pipeline import Pipeline
-
     root = Path(directory).expanduser().absolute()
     manifest = _read_manifest(root)
     _verify(root, manifest["files"])
     components = [_component(root, c) for c in manifest["components"]]
-    return Pipeline(components,
-                    device=manifest.get("device") if device is None else device,
-                    gpu=bool(manifest.get("gpu")) if gpu is None else gpu,
-                    dtype=manifest.get("dtype") if dtype is None else dtype,
-                    offline=True,
-                    backend=manifest.get("backend") if backend is None else backend,
-                    quantize=manifest.get("quantize") if quantize is None else quantize,
-                    threads=manifest.get("threads") if threads is None else threads)
+    saved = {name: manifest[name] for name in LOAD_NAMES if name in manifest and name != "offline"}
+    return components, LoadOptions(**saved, offline=True)
 
 
 def _read_manifest(root: Path) -> dict[str, Any]:
@@ -223,8 +212,6 @@ def _read_manifest(root: Path) -> dict[str, Any]:
         raise _malformed(file, "it is not a JSON object")
     fmt, version = manifest.get("format"), manifest.get("easynlu_version", "unknown")
     if isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > FORMAT:
-        from . import __version__
-
         raise ModelUnavailableError(
             f"{file} was written by easynlu {version} in save format {fmt}; this easynlu "
             f"({__version__}) reads format {FORMAT} only.",

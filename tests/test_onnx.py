@@ -123,8 +123,6 @@ def test_onnx_refuses_what_it_cannot_run(tiny_bert, tmp_path):
         backends.load(str(tiny_bert), "cpu", "bfloat16", backend="onnx")
     with pytest.raises(OptionError, match="runs on the CPU here.*backend='torch' on GPUs"):
         backends.load(str(tiny_bert), "cuda:0", "float16", backend="onnx")
-    with pytest.raises(OptionError, match="threads=0"):
-        backends.load(str(tiny_bert), "cpu", "float32", backend="onnx", threads=0)
     with pytest.raises(OptionError, match="quantize='int8' runs on the ONNX backend"):
         backends.load(str(tiny_bert), "cpu", "float32", backend="torch", quantize="int8")
     dense = tmp_path / "dense"  # a sentence-transformers module list easynlu runs only with torch
@@ -138,22 +136,18 @@ def test_onnx_refuses_what_it_cannot_run(tiny_bert, tmp_path):
     assert backends.choose_backend("auto", "cpu", "float32", None, path=str(dense)) == "torch"
 
 
-def test_choose_backend(monkeypatch):  # EASYNLU_BACKEND: tests/test_placement.py
+def test_choose_backend(monkeypatch):  # bad names, EASYNLU_BACKEND: tests/test_placement.py, test_options.py
     choose = backends.choose_backend
     assert choose("auto", "cpu", "float32", None) == "onnx"
     assert choose("auto", "cpu", "bfloat16", None) == "torch"
     assert choose("auto", "cuda:0", "float16", None) == "torch"
     assert choose("auto", "cpu", "float32", "int8") == "onnx"
     assert choose("torch", "cuda:0", "float16", None) == "torch"
-    with pytest.raises(OptionError, match=r"use 'torch', 'onnx' or 'auto'"):
-        choose("tensorflow", "cpu", "float32", None)
-    with pytest.raises(OptionError, match="quantize='int4'"):
-        choose("onnx", "cpu", "float32", "int4")
     with pytest.raises(OptionError, match="backend='torch' on GPUs"):
         choose("onnx", "mps", "float32", None)
     with pytest.raises(OptionError, match="runs on the CPU"):
         choose("auto", "cuda", "float32", "int8")
-    monkeypatch.setattr(backends, "has_onnxruntime", lambda: False)
+    monkeypatch.setattr("easynlu.options.has_onnxruntime", lambda: False)
     assert choose("auto", "cpu", "float32", None) == "torch"
     with pytest.raises(OptionError, match=r"backend='onnx' needs the onnx extra: pip install 'easynlu\[onnx\]'"):
         choose("onnx", "cpu", "float32", None)

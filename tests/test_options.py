@@ -10,7 +10,7 @@ import pytest
 
 import easynlu
 from easynlu import cli
-from easynlu.options import FRAME_ONLY, LAYER_POOLINGS, LEVELS, NAMES, POOLINGS, SUBWORD_POOLINGS, Options
+from easynlu.options import FRAME_ONLY, LAYER_POOLINGS, LEVELS, NAMES, POOLINGS, SUBWORD_POOLINGS, LoadOptions, Options
 from easynlu.pipeline import Pipeline
 
 
@@ -98,3 +98,71 @@ def test_options_bad_option_fails_before_torch_loads():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert out.stdout.split() == ["OptionError"] * 4 + ["[]"]
+
+
+# -- LoadOptions: load()'s options, defined once ---------------------------------------------------
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"device": "gpu0"}, easynlu.DeviceError, "device='gpu0' is not a device easynlu knows: use 'cpu', 'cuda'"),
+    ({"dtype": "int8"}, easynlu.DeviceError, "dtype='int8' is not supported: use 'float32', 'float16'"),
+    ({"gpu": "yes"}, easynlu.OptionError, "gpu='yes': pass True or False"),
+    ({"offline": 1}, easynlu.OptionError, "offline=1: pass True or False"),
+    ({"backend": "jax"}, easynlu.OptionError, "backend='jax' is not a backend"),
+    ({"quantize": "int4"}, easynlu.OptionError, "quantize='int4' is not supported"),
+    ({"threads": -1}, easynlu.OptionError, "threads=-1 is not a positive number"),
+    ({"backend": "torch", "quantize": "int8"}, easynlu.OptionError, "runs on the ONNX backend: pass backend='onnx'"),
+    ({"backend": "onnx", "dtype": "bfloat16"}, easynlu.OptionError, "computes in float32, not bfloat16"),
+    ({"backend": "onnx", "device": "cuda:1"}, easynlu.OptionError, "runs on the CPU here, not on cuda:1"),
+    ({"backend": "auto", "quantize": "int8", "gpu": True}, easynlu.OptionError, "runs on the CPU here, not on cuda"),
+])
+def test_options_load_refuses_every_bad_value_at_load(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        easynlu.load("embed", **kwargs)
+
+
+def test_options_load_checks_without_importing_torch():
+    code = ("import sys, easynlu\n"
+            "for bad in ({'dtype': 'int8'}, {'device': 'gpu'}, {'backend': 'onnx', 'dtype': 'float16'}):\n"
+            "    try:\n"
+            "        easynlu.load('embed', **bad)\n"
+            "    except easynlu.EasyNLUError:\n"
+            "        pass\n"
+            "print('torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_options_load_options_keep_strings_for_torch_values():
+    import torch
+
+    given = LoadOptions(device=torch.device("cpu"), dtype=torch.bfloat16)
+    assert (given.device, given.dtype) == ("cpu", "bfloat16")
+    assert LoadOptions(device=1, dtype="fp16").device == "cuda:1"
+    assert LoadOptions(dtype="half").dtype == "float16"
+    assert LoadOptions(threads=2, backend="onnx").given() == {"threads": 2, "backend": "onnx"}
+    with pytest.raises(easynlu.OptionError, match="is not a backend"):
+        LoadOptions().replace(backend="tf")
+
+
+def test_options_every_load_option_is_a_keyword_of_load_and_a_flag_of_the_cli():
+    signature = inspect.signature(easynlu.load)
+    for option in dataclasses.fields(LoadOptions):
+        assert signature.parameters[option.name].default == option.default
+        assert signature.parameters[option.name].kind is inspect.Parameter.KEYWORD_ONLY
+    with pytest.raises(easynlu.OptionTypeError, match="Its arguments are: request, verbose, path, device, gpu"):
+        easynlu.load("embed", devices="cpu")
+    parser = cli._parser()
+    for command in ("predict", "save"):
+        args = parser.parse_args([command, "x", *(["d"] if command == "save" else []), "--threads", "2",
+                                  "--backend", "onnx", "--offline", "--gpu", "--device", "cpu", "--dtype", "float32"])
+        assert cli._load_options(args) == {"threads": 2, "backend": "onnx", "offline": True, "gpu": True,
+                                           "device": "cpu", "dtype": "float32"}
+        assert cli._load_options(parser.parse_args([command, "x", *(["d"] if command == "save" else [])])) == {}
+
+
+def test_options_a_saved_pipeline_keeps_its_load_options_and_takes_new_ones(tmp_path, tiny_bert):
+    pipe = easynlu.load(str(tiny_bert), device="cpu", backend="torch", dtype="float32")
+    pipe.save(tmp_path / "p")
+    assert easynlu.load(tmp_path / "p").load_options == LoadOptions(device="cpu", dtype="float32", backend="torch",
+                                                                    offline=True)
+    assert easynlu.load(tmp_path / "p", backend="onnx", device=None).load_options == LoadOptions(
+        dtype="float32", backend="onnx", offline=True)

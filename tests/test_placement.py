@@ -8,19 +8,24 @@ import sys
 import pytest
 
 import easynlu
-from easynlu import placement
-from easynlu.placement import Placement, place
+from easynlu.options import DEFAULT_BACKEND, LoadOptions
+from easynlu.placement import Placement
+from easynlu.placement import place as place_options
+
+
+def place(**options):
+    return place_options(LoadOptions(**options))
 
 
 def test_placement_backend_comes_from_the_argument_then_the_environment(monkeypatch):
     monkeypatch.delenv("EASYNLU_BACKEND", raising=False)
-    assert placement.requested_backend(None) == placement.DEFAULT_BACKEND
+    assert LoadOptions().requested_backend == DEFAULT_BACKEND == "auto"
     monkeypatch.setenv("EASYNLU_BACKEND", "ONNX")
-    assert placement.requested_backend(None) == "onnx"
-    assert placement.requested_backend("torch") == "torch"
+    assert LoadOptions().requested_backend == "onnx"
+    assert LoadOptions(backend="torch").requested_backend == "torch"
     monkeypatch.setenv("EASYNLU_BACKEND", "tensorflow")
     with pytest.raises(easynlu.OptionError, match="EASYNLU_BACKEND='tensorflow' is not a backend: use 'torch'"):
-        placement.requested_backend(None)
+        easynlu.load("embed")  # refused at load, not at the first predict
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -38,7 +43,7 @@ def test_placement_default_is_auto_which_is_onnx_on_this_cpu(monkeypatch):
     monkeypatch.delenv("EASYNLU_BACKEND", raising=False)
     assert place() == Placement("cpu", "float32", "onnx", auto=True)
     assert place(backend="torch") == Placement("cpu", "float32", "torch")
-    monkeypatch.setattr("easynlu.backends.has_onnxruntime", lambda: False)  # without easynlu[onnx]
+    monkeypatch.setattr("easynlu.options.has_onnxruntime", lambda: False)  # without easynlu[onnx]
     assert place() == Placement("cpu", "float32", "torch", auto=True)
 
 
@@ -67,8 +72,7 @@ def test_placement_is_part_of_the_pipeline_info_and_its_pickle():
     import pickle
 
     pipe = easynlu.load("embed", backend="onnx", quantize="int8", threads=1)
-    assert pipe.load_options == {"device": None, "gpu": False, "dtype": None, "offline": None, "backend": "onnx",
-                                 "quantize": "int8", "threads": 1}
+    assert pipe.load_options == LoadOptions(backend="onnx", quantize="int8", threads=1)
     again = pickle.loads(pickle.dumps(pipe))
     assert again.load_options == pipe.load_options
     assert again._placed is None  # placed again where it is unpickled

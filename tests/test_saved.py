@@ -11,6 +11,7 @@ from conftest import make_bert_dir, put_in_hf_cache
 
 import easynlu
 from easynlu import saved
+from easynlu.options import LoadOptions
 
 TEXTS = ["I love NLP. It is fun!", "", "Berlin is a city in Germany."]
 LEVELS = ("token", "sentence", "document")
@@ -33,7 +34,7 @@ def _assert_same_outputs(original, restored):
 
 def _round_trip(pipe, directory):
     saved.save(pipe, directory)
-    restored = saved.load(directory)
+    restored = easynlu.load(directory)
     assert [c.ref for c in restored.components] == [c.ref for c in pipe.components]
     assert [c.column for c in restored.components] == [c.column for c in pipe.components]
     assert [c.action for c in restored.components] == [c.action for c in pipe.components]
@@ -73,7 +74,7 @@ def test_saved_shared_model_dir_copied_once(tmp_path):
     pipe = easynlu.load("en.embed.minilm en.embed_sentence.minilm")
     saved.save(pipe, tmp_path / "s")
     assert os.listdir(tmp_path / "s" / "models") == ["0-sentence-transformers--all-MiniLM-L6-v2"]
-    restored = saved.load(tmp_path / "s")
+    restored = easynlu.load(tmp_path / "s")
     assert restored.components[0].model == restored.components[1].model
     assert [c.action for c in restored.components] == ["embed", "embed_sentence"]
 
@@ -91,7 +92,7 @@ def test_saved_hf_model_needs_no_cache_afterwards(tmp_path, hf_cache):
     finally:
         shutil.rmtree(repo_dir, ignore_errors=True)
     assert not any(p.is_symlink() for p in directory.rglob("*"))  # real contents, not cache links
-    restored = saved.load(directory)
+    restored = easynlu.load(directory)
     assert [c.ref for c in restored.components] == [f"hf:{repo_id}"]
     assert restored.components[0].column == "hf_easynlu_test_saved_tiny_embeddings"
     for level in LEVELS:
@@ -130,9 +131,8 @@ def test_saved_manifest_lists_every_file(tmp_path, tiny_bert):
     assert manifest["components"][0]["dir"] == "models/0-" + tiny_bert.name
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temp dir left behind
     assert saved.is_saved_pipeline(directory) and not saved.is_saved_pipeline(tiny_bert)
-    restored = saved.load(directory, device="cpu", dtype=None)
-    assert restored.load_options == {"device": "cpu", "gpu": False, "dtype": "float32", "offline": True,
-                                     "backend": None, "quantize": None, "threads": None}
+    restored = easynlu.load(directory, device="cpu", dtype=None)
+    assert restored.load_options == LoadOptions(device="cpu", offline=True)
 
 
 def test_saved_weights_only_safetensors_and_no_extras(tmp_path, tiny_bert):
@@ -152,12 +152,12 @@ def test_saved_weights_only_safetensors_and_no_extras(tmp_path, tiny_bert):
 def test_saved_tampered_weights_refused_before_loading(tmp_path, tiny_bert):
     directory = saved.save(easynlu.load(str(tiny_bert)), tmp_path / "t")
     weights = directory / "models" / f"0-{tiny_bert.name}" / "model.safetensors"
-    saved.load(directory)  # fine before
+    easynlu.load(directory)  # fine before
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
     with pytest.raises(easynlu.ModelUnavailableError) as err:
-        saved.load(directory)
+        easynlu.load(directory)
     assert str(weights) in err.value.summary and "expected" in err.value.summary
     assert "pipe.save(dir)" in err.value.fix
     assert not any(m.path.startswith(str(directory)) for m in easynlu.loaded_models())
@@ -168,11 +168,11 @@ def test_saved_missing_or_extra_file_refused(tmp_path, tiny_bert):
     model_dir = directory / "models" / f"0-{tiny_bert.name}"
     (model_dir / "pytorch_model.bin").write_bytes(b"PK\x03\x04")
     with pytest.raises(easynlu.ModelUnavailableError, match="pytorch_model.bin"):
-        saved.load(directory)
+        easynlu.load(directory)
     (model_dir / "pytorch_model.bin").unlink()
     (model_dir / "vocab.txt").unlink()
     with pytest.raises(easynlu.ModelUnavailableError, match="vocab.txt.*missing"):
-        saved.load(directory)
+        easynlu.load(directory)
 
 
 def test_saved_bad_or_newer_manifest_refused(tmp_path, tiny_bert):
@@ -181,17 +181,17 @@ def test_saved_bad_or_newer_manifest_refused(tmp_path, tiny_bert):
     manifest = json.loads(manifest_file.read_text())
     manifest_file.write_text(json.dumps({**manifest, "format": 2, "easynlu_version": "9.0"}))
     with pytest.raises(easynlu.ModelUnavailableError, match="easynlu 9.0 in save format 2"):
-        saved.load(directory)
+        easynlu.load(directory)
     manifest_file.write_text(json.dumps({**manifest, "format": "one"}))
     with pytest.raises(easynlu.ModelUnavailableError, match="not an easynlu save format"):
-        saved.load(directory)
+        easynlu.load(directory)
     outside = {**manifest, "files": {"../escape": "0" * 64, **manifest["files"]}}
     manifest_file.write_text(json.dumps(outside))
     with pytest.raises(easynlu.ModelUnavailableError, match="outside the saved pipeline"):
-        saved.load(directory)
+        easynlu.load(directory)
     manifest_file.write_text("{not json")
     with pytest.raises(easynlu.ModelUnavailableError, match="cannot be read"):
-        saved.load(directory)
+        easynlu.load(directory)
 
 
 def test_saved_refuses_foreign_directory_and_replaces_own_save(tmp_path, tiny_bert):
@@ -209,12 +209,12 @@ def test_saved_refuses_foreign_directory_and_replaces_own_save(tmp_path, tiny_be
     saved.save(pipe, empty)
     assert saved.is_saved_pipeline(empty)
     # saving again over a save, even the pipeline loaded from it, replaces it cleanly
-    restored = saved.load(empty)
+    restored = easynlu.load(empty)
     saved.save(restored, empty)
-    assert saved.load(empty).components[0].ref == str(tiny_bert)
+    assert easynlu.load(empty).components[0].ref == str(tiny_bert)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "foreign"]
 
 
 def test_saved_load_of_a_non_save_is_refused(tmp_path):
     with pytest.raises(easynlu.ModelUnavailableError, match="no easynlu.json"):
-        saved.load(tmp_path)
+        saved.read(tmp_path)

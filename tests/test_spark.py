@@ -117,7 +117,7 @@ class ProbePipeline(Pipeline):
 
 
 def probe(pipe: Pipeline, **hooks) -> ProbePipeline:
-    return ProbePipeline(pipe.components, **pipe.load_options, **hooks)
+    return ProbePipeline(pipe.components, pipe.load_options, **hooks)
 
 
 @pytest.fixture(scope="module")

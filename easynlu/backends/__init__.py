@@ -9,12 +9,13 @@ export.py and onnx.py). torch and transformers are imported by :func:`load` only
 
 from __future__ import annotations
 
-import importlib.util
+import warnings
 from typing import Protocol
 
+from .. import options
 from ..encoded import Job, Result, Tokens
-from ..errors import OptionError
-from ..options import BACKENDS, check_quantize, check_threads
+from ..errors import EasyNLUWarning, ModelUnavailableError
+from .device import first_caller_outside_easynlu as _user_level
 
 
 class Progress(Protocol):
@@ -50,43 +51,23 @@ class Backend(Protocol):
         ...
 
 
-def has_onnxruntime() -> bool:
-    """Whether onnxruntime is installed (looked up, not imported)."""
-    return importlib.util.find_spec("onnxruntime") is not None
-
-
 def choose_backend(backend: str, device: str, dtype: str, quantize: str | None, path: str | None = None) -> str:
     """The backend to load with: "torch" or "onnx". Imports no torch and no onnxruntime.
 
-    ``backend`` is what the user asked for (``placement`` reads EASYNLU_BACKEND). "auto" is "onnx" on the CPU in float32
-    when onnxruntime is installed (and, if ``path`` is given, the model can run on it), else
-    "torch"; ``quantize="int8"`` needs "onnx". Raises OptionError for a choice that cannot work,
-    saying what to pass instead.
+    The one place where "auto" is decided. ``backend`` is the requested one (``LoadOptions.requested_backend``,
+    already checked). "auto" is "onnx" on the CPU in float32 when onnxruntime is installed (and, if ``path`` is
+    given, the model can run on it), else "torch"; with ``quantize="int8"`` it is "onnx". Raises OptionError
+    (``options.check_engine``) for ONNX on the device and dtype chosen, saying what to pass instead.
     """
-    check_quantize(quantize)
-    if backend not in BACKENDS:
-        raise OptionError(f"backend={backend!r} is not a backend: use 'torch', 'onnx' or 'auto'.")
-    on_cpu = device.split(":")[0] == "cpu"
     if backend == "auto":
-        if quantize is None and not (on_cpu and dtype == "float32" and has_onnxruntime()):
+        on_cpu = device.split(":")[0] == "cpu"
+        if quantize is None and not (on_cpu and dtype == "float32" and options.has_onnxruntime()):
             return "torch"
         if quantize is None and path is not None and _onnx_problem(path):
             return "torch"
         backend = "onnx"
-    if backend == "torch":
-        if quantize is not None:
-            raise OptionError(f"quantize={quantize!r} runs on the ONNX backend: pass backend='onnx' "
-                              f"(or 'auto'), or leave quantize=None with backend='torch'.")
-        return "torch"
-    if not has_onnxruntime():
-        raise OptionError("backend='onnx' needs the onnx extra: pip install 'easynlu[onnx]'")
-    if not on_cpu:
-        raise OptionError(f"backend='onnx' runs on the CPU here, not on {device}: use backend='torch' on GPUs, "
-                          f"or device='cpu'.")
-    if dtype != "float32":
-        raise OptionError(f"backend='onnx' computes in float32, not {dtype}: use backend='torch' for "
-                          f"bfloat16/float16, or dtype='float32'.")
-    return "onnx"
+    options.check_engine(backend, device, dtype, quantize)
+    return backend
 
 
 def _onnx_problem(path: str) -> str | None:
@@ -103,40 +84,43 @@ _WARNED: set[str] = set()
 
 def _warn_once_about(quantize: str) -> None:
     """The measured cost in quality of ``quantize``, once per process."""
-    import warnings
-
-    from ..errors import EasyNLUWarning
     from .quantize import QUALITY_NOTE
 
     if quantize not in _WARNED:
         _WARNED.add(quantize)
-        warnings.warn(QUALITY_NOTE, EasyNLUWarning, stacklevel=6)
+        warnings.warn(QUALITY_NOTE, EasyNLUWarning, stacklevel=_user_level())
 
 
 def load(path: str, device: str, dtype: str, backend: str = "torch", threads: int | None = None,
          quantize: str | None = None) -> Backend:
     """Load the model directory ``path`` (already checked by ``sources``) on ``device`` with ``backend``.
 
-    ``backend`` is already chosen (:func:`choose_backend`): "torch", or "onnx", which exports the
-    model once (cached) and runs it with ``threads`` onnxruntime threads (None: one per physical
-    core, as torch). torch ignores ``threads``: its thread count is process-wide and easynlu
-    does not change it. Raises :class:`easynlu.ModelUnavailableError` when its weights cannot be
-    read, OptionError for a backend, dtype or quantize that do not go together.
+    ``backend`` is "torch", "onnx" (exported once, cached, run with ``threads`` onnxruntime threads,
+    None: one per physical core, as torch) or "auto" (:func:`choose_backend` decides for this model;
+    if its ONNX export fails, it runs on torch with a warning). torch ignores ``threads``: its thread
+    count is process-wide and easynlu does not change it. Raises :class:`easynlu.ModelUnavailableError`
+    when its weights cannot be read, OptionError for a backend, dtype or quantize that do not go together.
     """
-    threads = check_threads(threads)
-    if backend == "onnx":
-        choose_backend("onnx", device, dtype, quantize)  # raises for what ONNX cannot do
-        from . import export
-        from .onnx import load as load_onnx
+    engine = choose_backend(backend, device, dtype, quantize, path=path)
+    if engine == "torch":
+        from .transformer import load as load_transformer
 
-        engine = load_onnx(export.ensure(path, quantize), path, threads)
-        if quantize is not None:
-            _warn_once_about(quantize)
-        return engine
-    if backend != "torch":
-        raise OptionError(f"backend={backend!r}: pass 'torch' or 'onnx' (choose_backend resolves 'auto').")
+        return load_transformer(path, device, dtype)
+    try:
+        return _load_onnx(path, threads, quantize)
+    except ModelUnavailableError as err:
+        if backend != "auto" or quantize is not None:
+            raise
+        warnings.warn(f"{err.summary} easynlu runs this model on torch instead (backend='auto'); pass "
+                      f"backend='torch' to skip the ONNX attempt.", EasyNLUWarning, stacklevel=_user_level())
+        return load(path, device, dtype, "torch")
+
+
+def _load_onnx(path: str, threads: int | None, quantize: str | None) -> Backend:
+    from . import export
+    from .onnx import load as load_onnx
+
+    engine = load_onnx(export.ensure(path, quantize), path, threads)
     if quantize is not None:
-        choose_backend("torch", device, dtype, quantize)  # raises: quantize needs onnx
-    from .transformer import load as load_transformer
-
-    return load_transformer(path, device, dtype)
+        _warn_once_about(quantize)
+    return engine

@@ -114,11 +114,11 @@ def _warn_if_bf16_is_slow() -> None:
         f"dtype='bfloat16' on the CPU: {seen}, so bfloat16 may be emulated and run slower than "
         f"float32. Using bfloat16 as asked; pass dtype='float32' (the CPU default) for speed.",
         RuntimeWarning,
-        stacklevel=_first_caller_outside_easynlu(),
+        stacklevel=first_caller_outside_easynlu(),
     )
 
 
-def _first_caller_outside_easynlu() -> int:
+def first_caller_outside_easynlu() -> int:
     """The ``stacklevel`` that points a warning from the caller of this at the user's own line."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     frame, level = sys._getframe(1), 1
