@@ -3,9 +3,13 @@
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from easynlu import layout
+from easynlu import frames, layout
+from easynlu.encoded import Encoded
+from easynlu.inputs import read
 from easynlu.layout import Column
 from easynlu.options import Options
 
@@ -93,3 +97,51 @@ def test_layout_imports_no_pandas_pyspark_torch_or_numpy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
+
+# --- frames.build fills exactly the layout's columns ----------------------------------------------
+
+
+def a(*values):
+    return np.array(values, dtype=np.int64)
+
+
+TEXTS = ["I love NLP. Yes", None, "Hi!"]
+M = np.arange(24, dtype=np.float32).reshape(6, 4)
+ENCODED = {  # doc 0: two sentences ("I love NLP." and "Yes"); doc 1 missing
+    "token": Encoded("token", 3, a(0, 0, 0, 0, 2, 2), a(0, 2, 7, 12, 0, 2), a(1, 6, 10, 15, 2, 3),
+                     {V: M, V2: M[:, :2].copy()}, {V: np.ones(6, bool), V2: np.ones(6, bool)},
+                     a(0, 0, 0, 1, 0, 0), a(0, 0, 0, 12, 0, 0), a(11, 11, 11, 15, 3, 3)),
+    "sentence": Encoded("sentence", 3, a(0, 0, 2), a(0, 12, 0), a(11, 15, 3), {V: M[:3], V2: M[:3, :2].copy()},
+                        {V: np.ones(3, bool), V2: np.ones(3, bool)}, a(0, 1, 0), a(0, 12, 0), a(11, 15, 3)),
+    "document": Encoded("document", 3, a(0, 1, 2), a(0, 0, 0), a(15, 0, 3), {V: M[:3], V2: M[:3, :2].copy()},
+                        {V: a(1, 0, 1).astype(bool), V2: a(1, 0, 1).astype(bool)}),
+}
+OPTIONS = [Options(), Options(positions=True), Options(metadata=True), Options(drop_irrelevant_cols=False),
+           Options(positions=True, metadata=True, keep_stranger_features=False)]
+DTYPES = {"text": "str", "position": np.dtype(np.int64), "context": "str", "sentence_id": pd.Int64Dtype(),
+          "vector": np.dtype(object)}
+
+
+@pytest.mark.parametrize("level", ["token", "sentence", "document"])
+@pytest.mark.parametrize("options", OPTIONS, ids=repr)
+def test_layout_is_what_frames_build_gives(level, options):
+    source = pd.DataFrame({"text": pd.Series(TEXTS, dtype=object), "n": a(1, 2, 3).astype(np.int32),
+                           "document": ["d0", "d1", "d2"], "start": [0.5, 1.5, 2.5]})
+    want = layout.columns(options, level, [V, V2], ["n", "document", "start"])
+    df = frames.build(ENCODED[level], read(source), options)
+    assert list(df.columns) == [c.name for c in want]
+    for position, column in enumerate(want):
+        dtype = source[column.source].dtype if column.kind == "carried" else DTYPES[column.kind]
+        assert df.iloc[:, position].dtype == dtype, column
+    if options.metadata and level != "document":
+        assert df["sentence_id"].tolist() == ([0, 0, 0, 1, pd.NA, 0, 0] if level == "token" else [0, 1, pd.NA, 0])
+        assert df["document"].iloc[0] == TEXTS[0]
+    if options.metadata and level == "token":
+        assert df["sentence"].tolist() == ["I love NLP."] * 3 + ["Yes", "", "Hi!", "Hi!"]
+
+
+def test_layout_frames_build_needs_sentence_spans_for_sentence_columns():
+    enc = Encoded("token", 1, a(0), a(0), a(2), {V: M[:1]}, {V: np.ones(1, bool)})  # no sentence spans
+    assert list(frames.build(enc, read(["Hi"]), Options(positions=True)).columns) == ["token", "start", "end", V]
+    with pytest.raises(ValueError, match="no sentence spans"):
+        frames.build(enc, read(["Hi"]), Options(metadata=True))
