@@ -105,7 +105,9 @@ def _values(column: Column, rows: _Rows) -> object:
         return rows.start if column.name == "start" else rows.end
     if column.kind == "sentence_id":
         return pd.arrays.IntegerArray(_gather(_sentences(encoded.row_sentence, encoded), rows.take), rows.take < 0)
-    if column.name == "document":  # the level's text at document level, else the context beside finer rows
+    if column.kind == "text" and encoded.level == "document":  # one row per document, in order
+        return _str_array(originals)
+    if column.name == "document":  # the context beside finer rows
         return _str_array([originals[d] for d in rows.doc_of.tolist()])
     if column.kind == "context":  # the sentence around a token
         starts = _gather(_sentences(encoded.sentence_start, encoded), rows.take)
