@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+from . import layout
 from .errors import InputError, OptionError
 from .options import Options
 
@@ -44,18 +45,19 @@ def predict(pipe: Pipeline, sdf: DataFrame, options: Options) -> DataFrame:
     """``pipe``'s predictions for the Spark DataFrame ``sdf``, as a lazy Spark DataFrame.
 
     ``options`` are ``predict``'s, with the same meaning; the text column is chosen by the pandas
-    path's rules (``text_column``, else ``text``, else the first string column). Columns, in
-    order: the level's text column, ``start``/``end`` (long) with ``positions=True``, the
-    context columns ``metadata`` adds, one ``array<float>`` column per model (null where a row
-    has no vector), then ``sdf``'s other columns (``_input`` appended where a name clashes).
-    ``columns="nlu"`` renames and sorts them as NLU does. ``sdf`` may be a streaming DataFrame.
+    path's rules (``text_column``, else ``text``, else the first string column). Columns are
+    those of :func:`easynlu.layout.columns`, as in the pandas path: the level's text column,
+    ``start``/``end`` (long) with ``positions=True``, the context texts and ``sentence_id``
+    (long) that ``metadata`` adds, one ``array<float>`` column per model (null where a row has
+    no vector), then ``sdf``'s other columns, their types kept (``_input`` appended where a
+    name clashes). ``columns="nlu"`` renames and sorts them as NLU does. ``sdf`` may be a streaming DataFrame.
     Nothing runs until an action; ``progress`` is ignored (Spark shows its own).
 
     Raises InputError when the text column cannot be chosen or is not a string column,
     OptionError for an option Spark output cannot take; errors of the model itself (e.g.
     ModelUnavailableError on an executor) surface when the job runs.
     """
-    from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, StructType
+    from pyspark.sql.types import StringType, StructField, StructType
 
     if not isinstance(options.text_column, (str, type(None))):
         raise OptionError(f"text_column={options.text_column!r}: a Spark column name is a str.")
@@ -65,22 +67,7 @@ def predict(pipe: Pipeline, sdf: DataFrame, options: Options) -> DataFrame:
         raise InputError(f"The text column {text!r} is {text_type.simpleString()}, not string: cast it first, "
                          f"e.g. sdf.withColumn({text!r}, sdf[{text!r}].cast('string')).")
     level = options.output_level or pipe.default_level
-    long, vector = _long(), ArrayType(FloatType(), containsNull=False)
-    own: list[tuple[str, DataType]] = [(level, StringType())]
-    if options.positions:
-        own += [("start", long), ("end", long)]
-    if level != "document" and (options.metadata or not options.drop_irrelevant_cols):
-        own += [("sentence", StringType())] if level == "token" else []
-        own += [("document", StringType())]
-    if level != "document" and options.metadata:
-        own += [("sentence_id", long)]
-    own += [(c.column, vector) for c in pipe.components]
-    names = {name for name, _ in own}
-    carried = [] if not options.keep_stranger_features else [
-        (f"{f.name}_input" if f.name in names else f.name, f.dataType) for f in sdf.schema.fields if f.name != text]
-    columns = own + carried
-    if options.columns == "nlu":
-        columns = _nlu_columns(pipe, columns, level)
+    columns = _columns(pipe, sdf.schema, text, options, level)
     seen = [name for name, _ in columns]
     if len(set(seen)) != len(seen):
         clash = sorted({n for n in seen if seen.count(n) > 1})
@@ -108,6 +95,26 @@ class _Batches:
                 continue
             frame = self.pipe.predict(batch, **self.keywords)
             yield frame.reset_index(drop=True)[self.names]
+
+
+def _columns(pipe: Pipeline, schema: StructType, text: str, options: Options, level: str) -> list[tuple[str, DataType]]:
+    """The output's columns and Spark types: easynlu.layout's, then NLU's names with ``columns="nlu"``."""
+    carried = [f for f in schema.fields if f.name != text]
+    vectors = [component.column for component in pipe.components]
+    types = iter(f.dataType for f in carried)  # carried columns come in schema order and keep their type
+    columns = [(str(column.name), next(types) if column.kind == "carried" else _spark_type(column.kind))
+               for column in layout.columns(options, level, vectors, [f.name for f in carried])]
+    return _nlu_columns(pipe, columns, level) if options.columns == "nlu" else columns
+
+
+def _spark_type(kind: layout.Kind) -> DataType:
+    """The Spark type of one of easynlu's own columns (a carried column keeps the input's type)."""
+    from pyspark.sql.types import ArrayType, FloatType, StringType
+
+    types: dict[str, DataType] = {"text": StringType(), "context": StringType(), "position": _long(),
+                                  "sentence_id": _long(),  # null on a placeholder row
+                                  "vector": ArrayType(FloatType(), containsNull=False)}  # null: no vector
+    return types[kind]
 
 
 def _pick_text_column(schema: StructType, text_column: Any) -> str:

@@ -19,6 +19,8 @@ import pandas as pd
 import pytest
 
 import easynlu
+from easynlu import layout
+from easynlu.options import Options
 from easynlu.pipeline import Pipeline
 
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
@@ -175,6 +177,34 @@ def test_spark_predict_takes_the_options_of_the_pandas_path(spark, frame, tiny_b
     assert_same(got, nlu, vectors)
     dropped = run(pipe, frame, keep_stranger_features=False, output_level="document")
     assert dropped.columns == ["document", pipe.components[0].column]
+
+
+LAYOUT_OPTIONS = [{}, {"positions": True, "metadata": True}, {"drop_irrelevant_cols": False},
+                  {"metadata": True, "keep_stranger_features": False},
+                  {"positions": True, "metadata": True, "columns": "nlu"}]
+SPARK_TYPES = {"text": "string", "context": "string", "position": "bigint", "sentence_id": "bigint",
+               "vector": "array<float>"}
+
+
+@pytest.mark.parametrize("level", ["token", "sentence", "document"])
+def test_spark_columns_are_the_pandas_columns_for_every_layout(spark, tiny_bert, level):
+    """Schema only (no job runs): the same names, in the same order, as pandas, with easynlu.layout's kinds."""
+    pipe = easynlu.load(str(tiny_bert), device="cpu", dtype="float32")
+    clashing = ["token", "start", "sentence", "document", "sentence_id"]  # each one of easynlu's own names
+    pdf = pd.DataFrame({"id": [1, 2, 3], "text": ["One. Two.", "", None], **{c: ["x", "y", "z"] for c in clashing}})
+    sdf = spark.createDataFrame(pdf, "id long, text string, " + ", ".join(f"{c} string" for c in clashing))
+    for options in LAYOUT_OPTIONS:
+        want = pipe.predict(pdf, output_level=level, progress=False, **options)
+        out = run(pipe, sdf, output_level=level, **options)
+        assert out.columns == list(want.columns), options
+        if options.get("columns") == "nlu":
+            continue
+        types = {f.name: f.dataType.simpleString() for f in out.schema.fields}
+        carried = {f.name: f.dataType.simpleString() for f in sdf.schema.fields}
+        for column in layout.columns(Options(**options), level, [pipe.components[0].column],
+                                     [c for c in pdf.columns if c != "text"]):
+            kind = carried[column.source] if column.kind == "carried" else SPARK_TYPES[column.kind]
+            assert types[column.name] == kind, (options, column)
 
 
 def test_spark_predict_picks_the_text_column_as_pandas_does(spark, tiny_bert):
