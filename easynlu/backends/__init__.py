@@ -10,45 +10,13 @@ export.py and onnx.py). torch and transformers are imported by :func:`load` only
 from __future__ import annotations
 
 import warnings
-from typing import Protocol
 
 from .. import options
-from ..encoded import Job, Result, Tokens
 from ..errors import EasyNLUWarning, ModelUnavailableError
 from .device import first_caller_outside_easynlu as _user_level
+from .protocol import Backend, Progress
 
-
-class Progress(Protocol):
-    """What a backend needs of a progress bar (tqdm has it): a growing total and updates."""
-
-    total: float
-
-    def update(self, n: float = 1) -> bool | None:
-        """Count ``n`` more windows done."""
-        ...
-
-
-class Backend(Protocol):
-    """A loaded encoder."""
-
-    name: str    # "torch" or "onnx"
-    path: str   # the model directory it was loaded from
-    device: str  # e.g. "cpu", "cuda:0"
-    dtype: str   # compute dtype: "float32", "float16" or "bfloat16"
-    dim: int     # hidden size
-    has_own_pooling: bool  # it defines its sentence vector (sentence-transformers pooling)
-
-    def tokenize(self, texts: list[str]) -> Tokens:
-        """The texts' tokens, flattened, without special tokens."""
-        ...
-
-    def run(self, tokens: Tokens, job: Job, progress: Progress | None = None) -> Result:
-        """Forward every window of ``tokens`` and pool as ``job`` says."""
-        ...
-
-    def memory_bytes(self) -> int:
-        """Approximate memory held by the weights and buffers, in bytes."""
-        ...
+__all__ = ["Backend", "Progress", "choose_backend", "load"]
 
 
 def choose_backend(backend: str, device: str, dtype: str, quantize: str | None, path: str | None = None) -> str:

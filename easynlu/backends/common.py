@@ -16,8 +16,9 @@ import numpy as np
 from .. import pooling
 from ..encoded import Job, Result, Tokens
 from ..errors import ModelUnavailableError, OptionError
-from . import Progress, batching
+from . import batching
 from .batching import Windows
+from .protocol import Progress
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer

@@ -22,7 +22,6 @@ from ..pooling import l2_normalize
 if TYPE_CHECKING:
     import torch
 
-    from .transformer import TransformerBackend
 
 _NATIVE_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens")
 _LEGACY_KEYS = {
@@ -66,18 +65,18 @@ class SentencePooling:
         self._after: torch.nn.Module | None = None
         self.dim = 0  # set by attach()
 
-    def attach(self, backend: TransformerBackend) -> SentencePooling:
-        """Bind to the loaded encoder: learn the vector size, load non-native modules."""
-        self.dim = backend.model.config.hidden_size * max(len(self.modes), 1)
+    def attach(self, hidden_size: int, device: str) -> SentencePooling:
+        """Bind to the loaded encoder (its hidden size and device): learn the vector size, load non-native modules."""
+        self.dim = hidden_size * max(len(self.modes), 1)
         if not self.native:
-            self._load_modules(backend)
+            self._load_modules(device)
         return self
 
-    def _load_modules(self, backend: TransformerBackend) -> None:
+    def _load_modules(self, device: str) -> None:
         from sentence_transformers import SentenceTransformer
 
         try:
-            model = SentenceTransformer(self.path, device=str(backend.device), trust_remote_code=False)
+            model = SentenceTransformer(self.path, device=str(device), trust_remote_code=False)
         except Exception as err:  # a module's files missing or broken
             raise ModelUnavailableError(
                 f"Cannot load the sentence-transformers modules listed in {self.path}/modules.json "

@@ -70,7 +70,7 @@ class TransformerBackend(WindowedBackend):
 
             pack(self.model)  # oneDNN-packed linears, GELU fused (cpu_bf16.py)
         self.has_pooler = not any("pooler" in key.split(".") for key in missing)
-        self.sentence = sentence.attach(self) if sentence is not None else None
+        self.sentence = sentence.attach(self.model.config.hidden_size, self.device) if sentence is not None else None
         self.has_own_pooling = self.sentence is not None
         self.own_dim = self.sentence.dim if self.sentence is not None else 0
         self.own_normalize = self.sentence is not None and self.sentence.normalize
