@@ -94,7 +94,7 @@ def test_useraliases_remove_unknown():
         easynlu.remove_alias("nope")
 
 
-@pytest.mark.parametrize("umask", [0o022, 0o077])
+@pytest.mark.parametrize("umask", [0o022, 0o077], ids=["022", "077"])
 def test_useraliases_file_gets_the_umask_permissions(config_dir, umask):
     old = os.umask(umask)
     try:
