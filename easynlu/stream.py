@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from . import files
 from .errors import InputError, OptionError
 from .options import is_int
 
@@ -286,7 +287,7 @@ def run_resumable(pipe: Pipeline, data: Any, state_file: Path, write: Callable[[
                               f"to start again.")
         skip = done(old)
     else:
-        state_file.write_text(json.dumps(state, indent=1))
+        files.write_json(state_file, state)
     bar = _bar(progress, src.total)
     rows = 0
     try:
@@ -361,6 +362,8 @@ def predict_to_parquet(pipe: Pipeline, data: Any, path: str | os.PathLike[str], 
         return out / f"part-{number:06d}.parquet"
 
     def done(_: dict[str, Any]) -> int:
+        for temp in out.glob(".part-*.parquet.tmp*"):  # a part a crash left half written
+            temp.unlink(missing_ok=True)
         count = 0
         while part(count).exists():
             count += 1
@@ -373,12 +376,8 @@ def predict_to_parquet(pipe: Pipeline, data: Any, path: str | os.PathLike[str], 
         for name in vectors:
             if name not in dims:
                 dims[name] = _dim(pipe, frame, name, options)
-        temp = out / f".part-{number:06d}.parquet.tmp"
-        with open(temp, "wb") as f:
+        with files.writing(part(number), "wb") as f:
             pq.write_table(to_arrow(frame, vectors, dims), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, part(number))
 
     run_resumable(pipe, data, out / PROGRESS_FILE, write, done, chunk_size=chunk_size, text_column=text_column,
                   progress=progress, options=options, extra={"format": "parquet"})
@@ -427,9 +426,7 @@ def predict_to_file(pipe: Pipeline, data: Any, path: str | os.PathLike[str],
             os.fsync(f.fileno())
             size = f.tell()
         state = {**json.loads(state_file.read_text()), "chunks_done": number + 1, "bytes": size}
-        temp = state_file.with_name("." + state_file.name + ".tmp")
-        temp.write_text(json.dumps(state, indent=1))
-        os.replace(temp, state_file)
+        files.write_json(state_file, state)
         progress_now.update(chunks_done=number + 1, bytes=size)
 
     run_resumable(pipe, data, state_file, write_chunk, done, chunk_size=chunk_size, text_column=text_column,
