@@ -20,12 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import easynlu
+from easynlu import writers
 from easynlu.errors import EasyNLUError, ModelUnavailableError
 from easynlu.options import (
     LAYER_POOLINGS,
@@ -272,9 +272,9 @@ def _predict_file(pipe: easynlu.Pipeline, args: argparse.Namespace, options: dic
 
     def write(frame: pd.DataFrame, out: TextIO, first: bool) -> None:
         if kind == ".jsonl":
-            _write_json_lines(frame, vector_columns, out)
+            writers.write_json_lines(frame, vector_columns, out)
         else:
-            _write_csv(frame, vector_columns, out, header=first)
+            writers.write_csv(frame, vector_columns, out, header=first)
 
     stream.predict_to_file(pipe, args.input, args.output, write, progress=True, **where)
 
@@ -284,9 +284,9 @@ def _print_frame(frame: pd.DataFrame, vector_columns: list[str], args: argparse.
     if args.format == "table":
         print(_table(frame, vector_columns, args.show))
     elif args.format == "json":
-        _write_json_lines(frame, vector_columns, sys.stdout)
+        writers.write_json_lines(frame, vector_columns, sys.stdout)
     else:
-        _write_csv(frame, vector_columns, sys.stdout, header=header)
+        writers.write_csv(frame, vector_columns, sys.stdout, header=header)
 
 
 def _short_vector(vector: np.ndarray | None, show: int) -> str:
@@ -312,62 +312,6 @@ def _table(frame: pd.DataFrame, vector_columns: list[str], show: int) -> str:
         return view.to_string()
 
 
-def _vector_list(vector: np.ndarray | None) -> list[float] | None:
-    """Full vector as JSON-ready floats, each the shortest text that reads back as the same float32."""
-    if vector is None:
-        return None
-    return [float(x) for x in vector.astype(str).tolist()]
-
-
-def _json_value(value: Any) -> Any:
-    """A DataFrame cell as a JSON value (numpy scalars, missing values)."""
-    import numpy as np
-    import pandas as pd
-
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or (not isinstance(value, (list, dict, str)) and pd.isna(value)):
-        return None
-    if isinstance(value, (str, int, float, bool, list, dict)):
-        return value
-    return str(value)
-
-
-def _records(frame: pd.DataFrame, vector_columns: list[str]) -> Iterator[dict[str, Any]]:
-    columns = list(frame.columns)
-    index = frame.index.tolist()
-    cells = {c: frame[c].tolist() for c in columns}
-    for i, label in enumerate(index):
-        record: dict[str, Any] = {"index": _json_value(label)}
-        for column in columns:
-            value = cells[column][i]
-            record[column] = _vector_list(value) if column in vector_columns else _json_value(value)
-        yield record
-
-
-def _write_json_lines(frame: pd.DataFrame, vector_columns: list[str], stream: TextIO) -> None:
-    for record in _records(frame, vector_columns):
-        stream.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
-
-
-def _write_csv(frame: pd.DataFrame, vector_columns: list[str], stream: TextIO, header: bool = True) -> None:
-    import csv
-
-    writer = csv.writer(stream, lineterminator="\n")
-    if header:
-        writer.writerow(["index", *frame.columns])
-    for record in _records(frame, vector_columns):
-        row: list[Any] = []
-        for key, value in record.items():
-            if key in vector_columns:
-                row.append("" if value is None else json.dumps(value))
-            else:
-                row.append("" if value is None else value)
-        writer.writerow(row)
-
-
 # -- models -------------------------------------------------------------------------------------
 def _models(args: argparse.Namespace) -> None:
     import pandas as pd
@@ -383,7 +327,7 @@ def _models(args: argparse.Namespace) -> None:
             print(table.to_string(index=False))
     elif args.format == "json":
         for row in table.to_dict(orient="records"):
-            print(json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False))
+            print(json.dumps({k: writers.json_value(v) for k, v in row.items()}, ensure_ascii=False))
     else:
         table.to_csv(sys.stdout, index=False, lineterminator="\n")
 

@@ -16,9 +16,10 @@ import io
 import json
 import os
 import threading
-import uuid
 from concurrent.futures import Future
 from pathlib import Path
+
+from . import files
 
 INDEX = "digests.json"
 _DIGESTS: dict[tuple, Future] = {}
@@ -91,12 +92,8 @@ def _read_index() -> dict[str, list]:
 
 def _write_index(index: dict[str, list]) -> None:
     """Replace digests.json atomically; a cache that cannot be written only costs rehashing."""
-    root = cache_dir()
     with contextlib.suppress(OSError):
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = root / f"{INDEX}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp.write_text(json.dumps(index, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, root / INDEX)
+        files.write_json(cache_dir() / INDEX, index, indent=None, sort_keys=True)
 
 
 def _hash_into(file: str, future: Future) -> None:

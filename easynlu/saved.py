@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import catalogue, digests, sources
 from .errors import ModelUnavailableError, OptionError
+from .files import writing_dir  # not `files`: save() has a local of that name
 from .options import LOAD_NAMES, LoadOptions
 from .resolve import Component
 from .version import __version__
@@ -56,9 +55,7 @@ def save(pipe: Pipeline, directory: str | os.PathLike[str]) -> Path:
     _check_target(target)
     sources_dirs = [sources.locate(c.source, c.model, offline=pipe.offline) for c in pipe.components]
     placed = pipe.placement
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    try:
+    with writing_dir(target, replace=True) as tmp:  # an earlier save is swapped out at the end
         files: dict[str, str] = {}
         copies: dict[Path, str] = {}  # resolved source directory -> its relative copy
         entries = []
@@ -86,10 +83,6 @@ def save(pipe: Pipeline, directory: str | os.PathLike[str]) -> Path:
         with open(tmp / MANIFEST, "w", encoding="utf-8") as f:  # last: its presence marks a complete save
             json.dump(manifest, f, indent=2)
             f.write("\n")
-        _move_into_place(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
@@ -158,22 +151,6 @@ def _copy_files(src: Path, names: list[str], tmp: Path, rel_dir: str) -> dict[st
                 fout.write(view[:n])
         digests[f"{rel_dir}/{name}"] = digest.hexdigest()
     return digests
-
-
-def _move_into_place(tmp: Path, target: Path) -> None:
-    """Rename ``tmp`` to ``target``, replacing an empty directory or an earlier easynlu save."""
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-    os.rmdir(old)
-    os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _options_to_save(options: LoadOptions) -> dict[str, Any]:

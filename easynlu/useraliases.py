@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+from . import files
 from .errors import EasyNLUError
 
 
@@ -48,8 +49,4 @@ def read() -> dict[str, str]:
 
 def write(aliases: dict[str, str]) -> None:
     """Replace the file with ``aliases``, atomically: a reader never sees half a file."""
-    file = path()
-    file.parent.mkdir(parents=True, exist_ok=True)
-    partial = file.with_suffix(".json.tmp")
-    partial.write_text(json.dumps(dict(sorted(aliases.items())), indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, file)
+    files.write_json(path(), dict(sorted(aliases.items())), indent=2)

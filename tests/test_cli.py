@@ -293,7 +293,6 @@ def test_cli_short_vector():
     assert cli._short_vector(vector, 2) == "[-0.19, -1.13, ...]"
     assert cli._short_vector(vector, 4) == "[-0.19, -1.13, 0.50, 2.00]"
     assert cli._short_vector(None, 3) == "None"
-    assert cli._vector_list(vector) == [-0.194, -1.126, 0.5, 2.0]  # shortest float32 spelling
 
 
 # -- download, cache, save (in process, offline; the Hub is a fake) ---------------------------

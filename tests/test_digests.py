@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import stat
 
 import pytest
 
@@ -57,3 +58,15 @@ def test_an_unwritable_cache_only_costs_rehashing(fresh):
     want = hashlib.sha256(b"x" * 5000).hexdigest()
     assert digests.known_sha256(data) == want == digests.file_sha256(data)
     assert (fresh / "cache").is_file()  # left alone
+
+
+def test_the_index_gets_the_umask_permissions(fresh):
+    data = fresh / "data.bin"
+    data.write_bytes(b"y" * 100)
+    old = os.umask(0o022)
+    try:
+        digests.known_sha256(data)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((fresh / "cache" / digests.INDEX).stat().st_mode) == 0o644
+    assert sorted(p.name for p in (fresh / "cache").iterdir()) == [digests.INDEX]  # no temporary file left

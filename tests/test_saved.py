@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +134,22 @@ def test_saved_manifest_lists_every_file(tmp_path, tiny_bert):
     assert saved.is_saved_pipeline(directory) and not saved.is_saved_pipeline(tiny_bert)
     restored = easynlu.load(directory, device="cpu", dtype=None)
     assert restored.load_options == LoadOptions(device="cpu", offline=True)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027], ids=["022", "027"])
+def test_saved_directory_and_files_get_the_umask_permissions(tmp_path, tiny_bert, umask):
+    pipe = easynlu.load(str(tiny_bert))
+    old = os.umask(umask)
+    try:
+        directory = saved.save(pipe, tmp_path / "m")
+        saved.save(pipe, directory)  # replacing an earlier save, too
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o777 & ~umask  # was 0o700 (tempfile.mkdtemp)
+    for path in directory.rglob("*"):
+        want = 0o777 & ~umask if path.is_dir() else 0o666 & ~umask
+        assert stat.S_IMODE(path.stat().st_mode) == want, path
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary or old directory left
 
 
 def test_saved_weights_only_safetensors_and_no_extras(tmp_path, tiny_bert):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -144,15 +145,33 @@ def test_stream_parquet_resumes_after_a_crash(pipe, tmp_path):
         stream.predict_to_parquet(pipe, failing(TEXTS, 13), out, chunk_size=4, output_level="sentence", progress=False)
     assert len(list(out.glob("part-*"))) == 3
     (out / ".part-000003.parquet.tmp").write_bytes(b"half a part")  # left by a kill mid-write
+    (out / ".part-000003.parquet.tmp-999-0badf00d").write_bytes(b"half a part")  # as files.writing names it
     stream.predict_to_parquet(pipe, iter(TEXTS), out, chunk_size=4, output_level="sentence", progress=False)
     expected = pipe.predict(TEXTS, output_level="sentence", progress=False)
     same(pd.read_parquet(out).set_index("index").rename_axis(None), expected)
-    assert not list(out.glob(".*tmp"))
+    assert not list(out.glob(".*tmp*"))
     # a different input or different options refuse to resume
     with pytest.raises(easynlu.OptionError, match="new output path"):
         stream.predict_to_parquet(pipe, TEXTS[::-1], out, chunk_size=4, output_level="sentence", progress=False)
     with pytest.raises(easynlu.OptionError, match="delete the old output"):
         stream.predict_to_parquet(pipe, TEXTS, out, chunk_size=4, output_level="token", progress=False)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077], ids=["022", "077"])
+def test_stream_outputs_get_the_umask_permissions(pipe, tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        out = stream.predict_to_parquet(pipe, TEXTS, tmp_path / "out", chunk_size=10, progress=False)
+        lines = stream.predict_to_file(pipe, TEXTS, tmp_path / "out.jsonl", lambda frame, f, first: f.write("x\n"),
+                                       chunk_size=10, progress=False)
+    finally:
+        os.umask(old)
+    made = [out, *out.iterdir(), lines, tmp_path / "out.jsonl.progress.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["_progress.json", *(f"part-{i:06d}.parquet" for i in range(3))]
+    for path in made:
+        want = 0o777 & ~umask if path.is_dir() else 0o666 & ~umask
+        assert stat.S_IMODE(path.stat().st_mode) == want, path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.jsonl", "out.jsonl.progress.json"]
 
 
 def _script(model: Path, data: Path, out: Path, chunk_size: int) -> str:

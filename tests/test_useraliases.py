@@ -1,6 +1,8 @@
 """User aliases: saved in the config dir, resolved after the catalogue, refused when unsafe."""
 
 import json
+import os
+import stat
 
 import pytest
 
@@ -90,3 +92,14 @@ def test_useraliases_default_location_is_platformdirs(monkeypatch):
 def test_useraliases_remove_unknown():
     with pytest.raises(easynlu.UnknownReferenceError, match="No user alias 'nope'"):
         easynlu.remove_alias("nope")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077], ids=["022", "077"])
+def test_useraliases_file_gets_the_umask_permissions(config_dir, umask):
+    old = os.umask(umask)
+    try:
+        easynlu.set_alias("mine", "en.embed.minilm")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((config_dir / "aliases.json").stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in config_dir.iterdir()] == ["aliases.json"]  # no temporary file left
