@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from .resolve import Component
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pyspark.sql import DataFrame as SparkDataFrame
     from tqdm.auto import tqdm
 
     from .compute import Part
@@ -95,6 +96,25 @@ class Pipeline:
         return entry.language if entry else "en"
 
     # -- public API -------------------------------------------------------------------------
+    # Typed as sentence-transformers' encode is: a Spark DataFrame in is typed as a Spark DataFrame out.
+    @overload
+    def predict(self, data: SparkDataFrame, output_level: Level | None = None, *, positions: bool = False,
+                pooling: Pooling | None = None, subword_pooling: SubwordPooling = "first",
+                layers: int | Sequence[int] = -1, layer_pooling: LayerPooling = "mean",
+                normalize: bool = False, batch_size: int | None = None, progress: bool | None = None,
+                text_column: Hashable | None = None, metadata: bool = False, drop_irrelevant_cols: bool = True,
+                keep_stranger_features: bool = True, multithread: bool = True, get_embeddings: bool = True,
+                return_spark_df: bool = False, columns: ColumnStyle = "easynlu") -> SparkDataFrame: ...
+
+    @overload
+    def predict(self, data: Any, output_level: Level | None = None, *, positions: bool = False,
+                pooling: Pooling | None = None, subword_pooling: SubwordPooling = "first",
+                layers: int | Sequence[int] = -1, layer_pooling: LayerPooling = "mean",
+                normalize: bool = False, batch_size: int | None = None, progress: bool | None = None,
+                text_column: Hashable | None = None, metadata: bool = False, drop_irrelevant_cols: bool = True,
+                keep_stranger_features: bool = True, multithread: bool = True, get_embeddings: bool = True,
+                return_spark_df: bool = False, columns: ColumnStyle = "easynlu") -> pd.DataFrame: ...
+
     @keywords_listed
     def predict(self, data: Any, output_level: Level | None = None, *, positions: bool = False,
                 pooling: Pooling | None = None, subword_pooling: SubwordPooling = "first",
@@ -102,7 +122,7 @@ class Pipeline:
                 normalize: bool = False, batch_size: int | None = None, progress: bool | None = None,
                 text_column: Hashable | None = None, metadata: bool = False, drop_irrelevant_cols: bool = True,
                 keep_stranger_features: bool = True, multithread: bool = True, get_embeddings: bool = True,
-                return_spark_df: bool = False, columns: ColumnStyle = "easynlu") -> pd.DataFrame:
+                return_spark_df: bool = False, columns: ColumnStyle = "easynlu") -> pd.DataFrame | SparkDataFrame:
         """Embeddings of ``data`` as a DataFrame at token, sentence or document level.
 
         ``data`` is a str, a list/tuple/1-D array of str, a Series, or a DataFrame (its text from
@@ -127,7 +147,7 @@ class Pipeline:
         from . import spark
 
         if spark.is_spark_dataframe(data):  # Spark in, Spark out: mapInPandas over this very method
-            return spark.predict(self, data, options)  # type: ignore[return-value]
+            return spark.predict(self, data, options)
         if options.return_spark_df:
             raise OptionError("return_spark_df=True needs a Spark DataFrame as input (Spark in gives Spark out): "
                               "pass one, e.g. spark.createDataFrame(pdf), or drop the option.")

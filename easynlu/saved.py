@@ -22,7 +22,7 @@ from .resolve import Component
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .pipeline import Pipeline
+    from .protocol import Embedder
 
 MANIFEST = "easynlu.json"
 FORMAT = 1
@@ -40,7 +40,7 @@ def is_saved_pipeline(path: str | os.PathLike[str]) -> bool:
 
 
 # -- save ------------------------------------------------------------------------------------
-def save(pipe: Pipeline, directory: str | os.PathLike[str]) -> Path:
+def save(pipe: Embedder, directory: str | os.PathLike[str]) -> Path:
     """Write ``pipe`` and its model files to ``directory``; returns its absolute path.
 
     The pipeline then loads with ``easynlu.load(directory)`` on a machine with no network and

@@ -40,7 +40,7 @@ from .options import check_choice, is_int
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .pipeline import Pipeline
+    from .protocol import Embedder
 
 SearchLevel = Literal["document", "sentence"]
 LEVELS: tuple[SearchLevel, ...] = get_args(SearchLevel)
@@ -55,7 +55,7 @@ class _Embedded:
     texts: list[str | None]  # the document or sentence text of each row
 
 
-def _embed(pipe: Pipeline, data: Any, level: SearchLevel, options: dict[str, Any]) -> _Embedded:
+def _embed(pipe: Embedder, data: Any, level: SearchLevel, options: dict[str, Any]) -> _Embedded:
     """One row per document (or sentence); the pipeline's vector columns side by side."""
     import pandas as pd
 
@@ -111,7 +111,7 @@ def _check(k: object, level: object) -> None:
     check_choice("level", level, LEVELS)
 
 
-def similarity(pipe: Pipeline, a: Any, b: Any = None, *, level: SearchLevel = "document",
+def similarity(pipe: Embedder, a: Any, b: Any = None, *, level: SearchLevel = "document",
                **options: Any) -> pd.DataFrame:
     """Cosine similarities between the texts of ``a`` (rows) and of ``b`` (columns; ``a`` again if None).
 
@@ -262,7 +262,7 @@ def _top_k(queries: np.ndarray, corpus: np.ndarray, k: int, block: int) -> tuple
     return best_i, best_s
 
 
-def index(pipe: Pipeline, corpus: Any, *, level: SearchLevel = "document", **options: Any) -> Index:
+def index(pipe: Embedder, corpus: Any, *, level: SearchLevel = "document", **options: Any) -> Index:
     """Embed ``corpus`` (any input of ``predict``) once, as an :class:`Index` to search many times.
 
     At ``level="sentence"`` each sentence is a row, labelled by its document's label. Labels
@@ -274,7 +274,7 @@ def index(pipe: Pipeline, corpus: Any, *, level: SearchLevel = "document", **opt
     return Index(embedded.vectors, embedded.labels, embedded.texts, level)
 
 
-def search(pipe: Pipeline, queries: Any, corpus: Any, k: int = 5, *, level: SearchLevel = "document",
+def search(pipe: Embedder, queries: Any, corpus: Any, k: int = 5, *, level: SearchLevel = "document",
            **options: Any) -> pd.DataFrame:
     """The ``k`` corpus entries closest (by cosine) to each query, one row per (query, rank).
 

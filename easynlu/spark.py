@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
     from pyspark.sql.types import DataType, StructType
 
-    from .pipeline import Pipeline
+    from .protocol import Embedder
 
 
 def is_spark_dataframe(obj: object) -> bool:
@@ -41,7 +41,7 @@ def is_spark_dataframe(obj: object) -> bool:
     return isinstance(obj, tuple(classes))
 
 
-def predict(pipe: Pipeline, sdf: DataFrame, options: Options) -> DataFrame:
+def predict(pipe: Embedder, sdf: DataFrame, options: Options) -> DataFrame:
     """``pipe``'s predictions for the Spark DataFrame ``sdf``, as a lazy Spark DataFrame.
 
     ``options`` are ``predict``'s, with the same meaning; the text column is chosen by the pandas
@@ -85,7 +85,7 @@ class _Batches:
     A plain class, so it pickles as a reference to this module plus the pipeline's spec.
     """
 
-    def __init__(self, pipe: Pipeline, keywords: dict[str, Any], names: list[str]):
+    def __init__(self, pipe: Embedder, keywords: dict[str, Any], names: list[str]):
         self.pipe, self.keywords, self.names = pipe, keywords, names
 
     def __call__(self, batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -97,7 +97,7 @@ class _Batches:
             yield frame.reset_index(drop=True)[self.names]
 
 
-def _columns(pipe: Pipeline, schema: StructType, text: str, options: Options, level: str) -> list[tuple[str, DataType]]:
+def _columns(pipe: Embedder, schema: StructType, text: str, options: Options, level: str) -> list[tuple[str, DataType]]:
     """The output's columns and Spark types: easynlu.layout's, then NLU's names with ``columns="nlu"``."""
     carried = [f for f in schema.fields if f.name != text]
     vectors = [component.column for component in pipe.components]
@@ -134,7 +134,7 @@ def _long() -> DataType:
     return LongType()
 
 
-def _nlu_columns(pipe: Pipeline, columns: list[tuple[str, DataType]], level: str) -> list[tuple[str, DataType]]:
+def _nlu_columns(pipe: Embedder, columns: list[tuple[str, DataType]], level: str) -> list[tuple[str, DataType]]:
     """NLU's names and order for ``columns``: easynlu.nlu applied to an empty frame, types carried over."""
     import pandas as pd
 

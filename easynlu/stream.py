@@ -24,10 +24,10 @@ from .writers import PROGRESS_KEYS, ParquetPartsWriter, TextFileWriter
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .pipeline import Pipeline
+    from .protocol import Embedder
 
 
-def predict_batches(pipe: Pipeline, data: Any, *, chunk_size: int = 1000, text_column: Hashable | None = None,
+def predict_batches(pipe: Embedder, data: Any, *, chunk_size: int = 1000, text_column: Hashable | None = None,
                     progress: bool | None = None, **options: Any) -> Iterator[pd.DataFrame]:
     """``pipe.predict`` chunk by chunk: one DataFrame per ``chunk_size`` input rows, read lazily.
 
@@ -42,7 +42,7 @@ def predict_batches(pipe: Pipeline, data: Any, *, chunk_size: int = 1000, text_c
     return _frames(pipe, source(data, chunk_size, text_column), progress, options)
 
 
-def predict_to_parquet(pipe: Pipeline, data: Any, path: str | os.PathLike[str], *, chunk_size: int = 1000,
+def predict_to_parquet(pipe: Embedder, data: Any, path: str | os.PathLike[str], *, chunk_size: int = 1000,
                        text_column: Hashable | None = None, progress: bool | None = None, **options: Any) -> Path:
     """Write ``pipe.predict`` of ``data`` to the parquet dataset directory ``path``, chunk by chunk.
 
@@ -64,7 +64,7 @@ def predict_to_parquet(pipe: Pipeline, data: Any, path: str | os.PathLike[str], 
     return writer.path
 
 
-def predict_to_file(pipe: Pipeline, data: Any, path: str | os.PathLike[str],
+def predict_to_file(pipe: Embedder, data: Any, path: str | os.PathLike[str],
                     write: Callable[[pd.DataFrame, TextIO, bool], None], *, chunk_size: int = 1000,
                     text_column: Hashable | None = None, progress: bool | None = None, **options: Any) -> Path:
     """Append ``pipe.predict`` of ``data`` to the text file ``path`` chunk by chunk, resumably.
@@ -84,7 +84,7 @@ def predict_to_file(pipe: Pipeline, data: Any, path: str | os.PathLike[str],
     return writer.path
 
 
-def run_resumable(pipe: Pipeline, data: Any, state_file: Path, write: Callable[[int, pd.DataFrame], None],
+def run_resumable(pipe: Embedder, data: Any, state_file: Path, write: Callable[[int, pd.DataFrame], None],
                   done: Callable[[dict[str, Any]], int], *, chunk_size: int, text_column: Hashable | None,
                   progress: bool | None, options: dict[str, Any], extra: dict[str, Any] | None = None) -> int:
     """Predict ``data`` chunk by chunk and ``write(number, frame)`` each chunk, resuming a re-run.
@@ -126,7 +126,7 @@ def run_resumable(pipe: Pipeline, data: Any, state_file: Path, write: Callable[[
     return rows
 
 
-def _frames(pipe: Pipeline, src: Source, progress: bool | None, options: dict[str, Any]) -> Iterator[pd.DataFrame]:
+def _frames(pipe: Embedder, src: Source, progress: bool | None, options: dict[str, Any]) -> Iterator[pd.DataFrame]:
     bar = _bar(progress, src.total)
     try:
         for _, chunk, frame in _predict_chunks(pipe, src, {"progress": False, **options}):
@@ -139,7 +139,7 @@ def _frames(pipe: Pipeline, src: Source, progress: bool | None, options: dict[st
             bar.close()
 
 
-def _predict_chunks(pipe: Pipeline, src: Source, options: dict[str, Any],
+def _predict_chunks(pipe: Embedder, src: Source, options: dict[str, Any],
                     skip: int = 0) -> Iterator[tuple[int, pd.Series | pd.DataFrame, pd.DataFrame | None]]:
     """(number, raw chunk, predict's frame or None for a skipped chunk), in order."""
     for number, chunk in enumerate(src.chunks):
