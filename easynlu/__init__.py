@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-    from .hub import CachedModel
+    from .hub_cache import CachedModel
     from .loaded import LoadedModel
     from .pipeline import Pipeline
 
@@ -210,7 +210,7 @@ def download(request: str | os.PathLike[str], *, force: bool = False) -> list[Pa
     Raises UnknownReferenceError for a bad ref; ModelUnavailableError when offline (HF_HUB_OFFLINE=1),
     when the Hub is unreachable or has no such model, saying what to do.
     """
-    from .hub import download as _download
+    from .hub_cache import download as _download
 
     return _download(request, force=force)
 
@@ -221,7 +221,7 @@ def cached_models(all: bool = False) -> list[CachedModel]:
     ``all=True`` lists every cached model repo (those the catalogue does not know have ``refs=()``).
     ``pd.DataFrame(easynlu.cached_models())`` shows them as a table.
     """
-    from .hub import cached_models as _cached_models
+    from .hub_cache import cached_models as _cached_models
 
     return _cached_models(all=all)
 
@@ -231,7 +231,7 @@ def delete_cached(request: str | os.PathLike[str]) -> int:
 
     Raises UnknownReferenceError for a bad ref, OptionError for a directory path.
     """
-    from .hub import delete_cached as _delete_cached
+    from .hub_cache import delete_cached as _delete_cached
 
     return _delete_cached(request)
 

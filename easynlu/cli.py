@@ -57,7 +57,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"easynlu {easynlu.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
+    _add_predict_command(commands)
 
+    models = commands.add_parser("models", help="list the model catalogue",
+                                 description="List the catalogue, optionally filtered by a glob PATTERN.")
+    models.add_argument("pattern", nargs="?", default=None, metavar="PATTERN",
+                        help="a glob on refs and aliases, e.g. '*small*' or 'en.embed_sentence.*'")
+    models.add_argument("-f", "--format", choices=FORMATS, default="table", help="output format (default: table)")
+    models.set_defaults(run=_models)
+    _add_hub_commands(commands)
+    return parser
+
+
+def _add_predict_command(commands: argparse._SubParsersAction) -> None:
     predict = commands.add_parser(
         "predict",
         help="embed texts and print one row per token, sentence or document",
@@ -106,15 +118,6 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--stdin", choices=("lines", "whole"), default="lines",
                          help="with '-': one text per line (default), or all of standard input as one text")
     predict.set_defaults(run=_predict)
-
-    models = commands.add_parser("models", help="list the model catalogue",
-                                 description="List the catalogue, optionally filtered by a glob PATTERN.")
-    models.add_argument("pattern", nargs="?", default=None, metavar="PATTERN",
-                        help="a glob on refs and aliases, e.g. '*small*' or 'en.embed_sentence.*'")
-    models.add_argument("-f", "--format", choices=FORMATS, default="table", help="output format (default: table)")
-    models.set_defaults(run=_models)
-    _add_hub_commands(commands)
-    return parser
 
 
 def _add_load_arguments(parser: argparse.ArgumentParser) -> None:
@@ -341,7 +344,7 @@ _HOW = {
 
 
 def _download(args: argparse.Namespace) -> None:
-    from easynlu import hub
+    from easynlu import hub_cache as hub
 
     for done in hub.fetch(" ".join(args.refs), force=args.force):
         name = done.ref if done.ref == done.model else f"{done.ref} ({done.model})"
@@ -353,7 +356,7 @@ def _mb(size: int) -> str:
 
 
 def _cache(args: argparse.Namespace) -> None:
-    from easynlu import hub
+    from easynlu import hub_cache as hub
 
     if args.delete:
         for model, freed in hub.delete_each(" ".join(args.delete)):

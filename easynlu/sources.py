@@ -1,5 +1,7 @@
-"""Where a model's files come from, in order: local path, installed package, HF cache, Hub,
-and every check of those files on disk before anything loads them.
+"""Where a model's files come from when it loads (local path, installed package, HF cache, Hub), and their checks.
+
+Every check of those files on disk happens here, before anything loads them. (``hub_download``
+is the download itself; ``hub_cache`` the user's commands to fetch ahead, list and delete.)
 
 One function, ``locate``, decides, in the manner of timm's ``_builder``. Downloads and caching
 are huggingface_hub's job (``snapshot_download``); easynlu never writes a downloader. No torch
@@ -109,11 +111,11 @@ def from_cache(repo_id: str) -> Path | None:
 
 
 def download(repo_id: str) -> Path:
-    """Fetch ``repo_id``'s config, tokenizer and weights into the HF cache; see ``remote.download_repo``.
+    """Fetch ``repo_id``'s config, tokenizer and weights into the HF cache; see ``hub_download.download_repo``.
 
     Raises ModelUnavailableError (what was tried, the fix) when the Hub cannot provide them.
     """
-    from .remote import download_repo
+    from .hub_download import download_repo
 
     return download_repo(repo_id, CONFIG_FILES, _cache_dir())
 

@@ -246,7 +246,7 @@ def test_cli_version():
 
 # -- in process: cheap checks of the pieces ---------------------------------------------------
 def test_cli_import_is_light():
-    code = ("import sys, easynlu.cli, easynlu.hub; heavy = [m for m in ('torch', 'transformers', 'pandas', "
+    code = ("import sys, easynlu.cli, easynlu.hub_cache; heavy = [m for m in ('torch', 'transformers', 'pandas', "
             "'huggingface_hub') "
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

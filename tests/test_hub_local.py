@@ -23,7 +23,9 @@ from conftest import TOKENIZER_FILES, make_bert_dir
 from hubserver import COMMIT, cache_fixture, closed_port, local_hub_fixture, snapshot  # noqa: F401
 
 import easynlu
-from easynlu import cli, hub, remote
+from easynlu import cli
+from easynlu import hub_cache as hub
+from easynlu import hub_download as remote
 
 MODEL = "google/bert_uncased_L-2_H-128_A-2"
 REF = "en.embed.bert.small_L2_128"

@@ -1,6 +1,7 @@
-"""Fetch a model's files ahead of time, and see or delete what the Hugging Face cache holds.
+"""The user's commands on the Hugging Face cache: fetch models ahead of time, list them, delete them.
 
-Downloading is ``sources.download`` (``remote.download_repo``: huggingface_hub's ``snapshot_download``,
+(``sources`` finds a model's files when it loads; ``hub_download`` is the one download from the Hub.)
+Downloading is ``sources.download`` (``hub_download.download_repo``: huggingface_hub's ``snapshot_download``,
 bounded in time, with its own progress bars); listing and deleting are huggingface_hub's ``scan_cache_dir`` and
 ``delete_revisions``. easynlu walks no cache directory by hand. huggingface_hub is imported
 inside the functions, so importing this module stays light.

@@ -24,7 +24,9 @@ from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, Reposit
 from huggingface_hub.utils import filter_repo_objects
 
 import easynlu
-from easynlu import catalogue, hub, remote
+from easynlu import catalogue
+from easynlu import hub_cache as hub
+from easynlu import hub_download as remote
 
 MODEL = "google/bert_uncased_L-2_H-128_A-2"
 REF = "en.embed.bert.small_L2_128"

@@ -1,4 +1,6 @@
-"""Talking to the Hugging Face Hub: one bounded, quiet download of the files a model needs.
+"""The one download from the Hugging Face Hub: bounded in time, quiet, the files a model needs, errors explained.
+
+(``sources`` decides when to download; ``hub_cache`` holds the user's cache commands.)
 
 ``download_repo`` asks the Hub once for the repo's listing (``model_info``, with a timeout, so a
 machine without network learns it in seconds, not after huggingface_hub's five retries), then
