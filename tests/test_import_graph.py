@@ -140,3 +140,24 @@ def test_import_graph_finds_torch_outside_backends(tmp_path):
     assert torch_importers(root, "pkg") == []
     write_tree(root, {"frames.py": "def f():\n    from torch import nn\n"})
     assert torch_importers(root, "pkg") == ["pkg.frames"]
+
+
+# -- the README's module map is the graph's ------------------------------------------------------
+def readme_tiers() -> dict[str, int]:
+    """The README's module map: module (as easynlu.X) -> its tier."""
+    import re
+
+    text = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d) \| `([\w.]+)` \|", text, flags=re.MULTILINE)
+    return {("easynlu" if name == "__init__" else f"easynlu.{name}"): int(tier) for tier, name in rows}
+
+
+def test_import_graph_every_module_is_in_the_readme_map():
+    tiers, modules = readme_tiers(), graph(PACKAGE, "easynlu")
+    assert sorted(tiers) == sorted(modules), "add the module to README.md's module map (or remove its line)"
+
+
+def test_import_graph_imports_go_down_the_tiers_of_the_readme_map():
+    tiers = readme_tiers()
+    upward = [(a, b) for a, targets in graph(PACKAGE, "easynlu").items() for b in targets if tiers[b] > tiers[a]]
+    assert upward == [], "a module imports one of a higher tier: move one of them, or fix the map"
