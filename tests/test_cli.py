@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 import pytest
-import test_hub
+import test_hub_cache as test_hub
 
 import easynlu
 import easynlu.catalogue
