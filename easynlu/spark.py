@@ -75,7 +75,8 @@ def predict(pipe: Embedder, sdf: DataFrame, options: Options) -> DataFrame:
                          f"Spark DataFrame first (sdf.withColumnRenamed(old, new)).")
     schema = StructType([StructField(name, dtype, nullable=True) for name, dtype in columns])
     keywords = {f.name: getattr(options, f.name) for f in fields(Options)}
-    keywords.update(text_column=text, progress=False, output_level=level)
+    # return_spark_df=True means this very call (Spark out); each worker's predict gives pandas
+    keywords.update(text_column=text, progress=False, output_level=level, return_spark_df=False)
     return sdf.mapInPandas(_Batches(pipe, keywords, seen), schema)
 
 

@@ -177,6 +177,10 @@ def test_spark_predict_takes_the_options_of_the_pandas_path(spark, frame, tiny_b
     assert_same(got, nlu, vectors)
     dropped = run(pipe, frame, keep_stranger_features=False, output_level="document")
     assert dropped.columns == ["document", pipe.components[0].column]
+    nlu_style = run(pipe, frame, output_level="document", return_spark_df=True)  # NLU's keyword: Spark out
+    assert nlu_style.count() == frame.count()  # ran on the workers, which take pandas
+    assert_same(nlu_style.toPandas(), run(pipe, frame, output_level="document").toPandas(),
+                [pipe.components[0].column])
 
 
 LAYOUT_OPTIONS = [{}, {"positions": True, "metadata": True}, {"drop_irrelevant_cols": False},
