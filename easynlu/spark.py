@@ -12,6 +12,7 @@ pyspark is imported only when a Spark DataFrame is handed over: ``is_spark_dataf
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import fields
@@ -53,11 +54,17 @@ def predict(pipe: Embedder, sdf: DataFrame, options: Options) -> DataFrame:
     name clashes). ``columns="nlu"`` renames and sorts them as NLU does. ``sdf`` may be a streaming DataFrame.
     Nothing runs until an action; ``progress`` is ignored (Spark shows its own).
 
+    On a local master where neither PYSPARK_PYTHON nor ``spark.pyspark.python`` names the
+    workers' Python, the workers run this driver's interpreter (Spark would start ``python3`` from
+    PATH, which may lack easynlu: e.g. a script run as ``.venv/bin/python script.py``).
+
     Raises InputError when the text column cannot be chosen or is not a string column,
     OptionError for an option Spark output cannot take; errors of the model itself (e.g.
     ModelUnavailableError on an executor) surface when the job runs.
     """
     from pyspark.sql.types import StringType, StructField, StructType
+
+    _workers_run_this_python(sdf)
 
     if not isinstance(options.text_column, (str, type(None))):
         raise OptionError(f"text_column={options.text_column!r}: a Spark column name is a str.")
@@ -78,6 +85,18 @@ def predict(pipe: Embedder, sdf: DataFrame, options: Options) -> DataFrame:
     # return_spark_df=True means this very call (Spark out); each worker's predict gives pandas
     keywords.update(text_column=text, progress=False, output_level=level, return_spark_df=False)
     return sdf.mapInPandas(_Batches(pipe, keywords, seen), schema)
+
+
+def _workers_run_this_python(sdf: DataFrame) -> None:
+    """On a local master with no Python named for the workers, name this interpreter (sys.executable)."""
+    try:
+        context = sdf.sparkSession.sparkContext
+        local = str(context.master).startswith("local")
+        named = os.environ.get("PYSPARK_PYTHON") or context.getConf().get("spark.pyspark.python")
+    except Exception:  # noqa: BLE001  (Spark Connect has no SparkContext: its server decides)
+        return
+    if local and not named and context.pythonExec == "python3":
+        context.pythonExec = sys.executable  # read when mapInPandas wraps the function
 
 
 class _Batches:

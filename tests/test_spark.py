@@ -288,3 +288,30 @@ def test_spark_predict_runs_on_a_stream_written_to_parquet(spark, tiny_bert, tmp
     got = spark.read.parquet(str(tmp_path / "out")).toPandas().sort_values("document", kind="stable")
     want = pipe.predict(pd.DataFrame({"value": texts}), output_level="document", positions=True, progress=False)
     assert_same(got.reset_index(drop=True), want.sort_values("document", kind="stable"), [pipe.components[0].column])
+
+
+@pytest.mark.slow
+def test_spark_local_workers_run_the_drivers_python_when_none_is_named(tmp_path):
+    """A script run as .venv/bin/python with no PYSPARK_PYTHON: Spark would start `python3` from PATH."""
+    import shutil
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "python3"  # what PATH offers first: a Python without easynlu
+    fake.write_text("#!/bin/sh\necho 'not the driver python' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    script = tmp_path / "sp.py"
+    script.write_text(
+        "from pyspark.sql import SparkSession\n"
+        "import easynlu\n"
+        "spark = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false').getOrCreate()\n"
+        "sdf = spark.range(2).selectExpr('id', \"concat('I love NLP ', id) as text\")  # no Python worker yet\n"
+        "print('rows', easynlu.load('embed', backend='torch').predict(sdf, output_level='document').count())\n"
+        "spark.stop()\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{os.path.dirname(shutil.which('java') or '/usr/bin/java')}{os.pathsep}" \
+                  f"/usr/bin{os.pathsep}/bin"
+    out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert "rows 2" in out.stdout, out.stderr[-2000:]
