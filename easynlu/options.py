@@ -226,7 +226,8 @@ def check_engine(backend: str, device: str | None, dtype: str | None, quantize: 
     if not (backend == "onnx" or backend == "auto" and quantize is not None):
         return
     if not has_onnxruntime():
-        raise OptionError("backend='onnx' needs the onnx extra: pip install onnxruntime onnx onnxscript (in a clone of easynlu: pip install -e '.[onnx]')")
+        raise OptionError("backend='onnx' needs the onnx extra: pip install onnxruntime onnx onnxscript "
+                          "(in a clone of easynlu: pip install -e '.[onnx]')")
     if gpu or device is not None and device.split(":")[0] != "cpu":
         raise OptionError(f"backend='onnx' runs on the CPU here, not on {device or 'cuda'}: use backend='torch' on "
                           f"GPUs, or device='cpu'.")

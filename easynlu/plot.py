@@ -122,7 +122,8 @@ def _pyplot() -> Any:
     try:
         import matplotlib.pyplot as plt
     except ImportError as error:
-        raise ImportError("easynlu.plot needs matplotlib: pip install matplotlib (in a clone of easynlu: pip install -e '.[plot]')") from error
+        raise ImportError("easynlu.plot needs matplotlib: pip install matplotlib "
+                          "(in a clone of easynlu: pip install -e '.[plot]')") from error
     return plt
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
@@ -84,7 +85,9 @@ def predict(pipe: Embedder, sdf: DataFrame, options: Options) -> DataFrame:
     keywords = {f.name: getattr(options, f.name) for f in fields(Options)}
     # return_spark_df=True means this very call (Spark out); each worker's predict gives pandas
     keywords.update(text_column=text, progress=False, output_level=level, return_spark_df=False)
-    return sdf.mapInPandas(_Batches(pipe, keywords, seen), schema)
+    with warnings.catch_warnings():  # pyspark warns of pandas 3 on every call; easynlu's tests cover what it uses
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+        return sdf.mapInPandas(_Batches(pipe, keywords, seen), schema)
 
 
 def _workers_run_this_python(sdf: DataFrame) -> None:

@@ -133,6 +133,15 @@ def frame(spark):
     return spark.createDataFrame(rows, "id long, text string, score double, document string").repartition(1)
 
 
+def test_spark_predict_shows_no_pandas_3_warning_of_pyspark(spark, frame, tiny_bert):
+    pipe = easynlu.load(str(tiny_bert), device="cpu", dtype="float32")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = pipe.predict(frame, output_level="document")
+    assert [str(w.message) for w in caught if "pandas" in str(w.message)] == []
+    assert out.columns[0] == "document"
+
+
 def test_spark_is_spark_dataframe_without_importing_pyspark():
     code = ("import sys, easynlu, easynlu.spark\n"
             "print(easynlu.spark.is_spark_dataframe([]), 'pyspark' in sys.modules)\n")
