@@ -1,28 +1,21 @@
-"""ONNX exports of model directories, made once and cached: what the ONNX backend runs.
+"""Making ONNX exports of model directories (torch): export, fuse, check against torch, cache.
 
-An export directory holds ``model.onnx`` (with its external weights file), ``tokenizer.json``
-and ``easynlu-onnx.json``, the meta the runtime needs (special tokens, window, outputs, pooling).
-It lives in :func:`cache_root`, in a directory named by a key over the sha256 of the model's files, easynlu's
-``EXPORT_FORMAT`` and torch's version, so a changed file or exporter makes a new export.
-
-Looking an export up (:func:`cached`) imports no torch and hashes nothing it has hashed before
-(``digests.known_sha256``: each file's sha256 by real path, size and mtime). Making one
-(:func:`ensure`) imports torch and transformers, runs ``torch.onnx.export(dynamo=True)`` into a
+:func:`ensure` gives the export directory of a model directory, made now if exports.py finds none
+complete: it imports torch and transformers, runs ``torch.onnx.export(dynamo=True)`` into a
 temporary directory beside the final one, fuses its attention blocks (fusion.py), checks its
-output against torch, and renames it into place, under a file lock, so that a killed or
-concurrent export never leaves a directory that is later loaded.
+output against torch (run by onnx.py), and renames it into place, under a file
+lock, so that a killed or concurrent export never leaves a directory that is later loaded. An
+int8 export is quantized (quantize.py) from the float32 one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.metadata
 import io
 import json
 import logging
 import os
-import re
 import shutil
 import sys
 import time
@@ -31,55 +24,22 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..digests import cache_dir, known_sha256
 from ..errors import ModelUnavailableError, OptionError
-from ..options import check_quantize
-from .sentence import SentencePooling, is_sentence_transformers_dir
+from . import fusion
+from .exports import (
+    EXPORT_FORMAT,
+    META,
+    bundled,  # noqa: F401 - saved.py imports it from here
+    cached,
+    final_dir,
+    is_complete,
+    onnx_problem,
+    read_meta,
+)
+from .onnx import session
 
-EXPORT_FORMAT = 2  # bump when what an export holds or how it is made changes
-META = "easynlu-onnx.json"
-BUNDLED = "easynlu-onnx"  # a model directory's own exports (pipe.save writes them): DIR/easynlu-onnx/float32|int8
-_WEIGHTS = re.compile(r"^(model.*\.safetensors|pytorch_model.*\.bin)$")
 _TOLERANCE = 1e-3  # largest difference to torch's last hidden state an export may show
 _log = logging.getLogger(__name__)
-
-
-def cache_root() -> Path:
-    """Where exports are kept: $EASYNLU_CACHE_DIR/onnx, else the user cache dir's easynlu/onnx."""
-    return cache_dir() / "onnx"
-
-
-def onnx_problem(path: str) -> str | None:
-    """Why the model directory ``path`` cannot run on the ONNX backend, or None. Reads JSON only."""
-    if not is_sentence_transformers_dir(path):
-        return None
-    sentence = SentencePooling(path)
-    if sentence.native:
-        return None
-    if sentence.modes:
-        return f"its pooling ({', '.join(sentence.modes)}) is one easynlu runs only with sentence_transformers"
-    kinds = [str(m.get("type", "?")).rsplit(".", 1)[-1] for m in sentence.modules]
-    return (f"its sentence-transformers modules ({', '.join(kinds)}) include some that easynlu runs only "
-            f"with sentence_transformers, on torch")
-
-
-def bundled(path: str | Path, quantize: str | None = None) -> Path:
-    """Where a model directory carries its own export (a saved pipeline's models do)."""
-    return Path(path) / BUNDLED / (quantize or "float32")
-
-
-def cached(path: str, quantize: str | None = None) -> Path | None:
-    """The complete export of the model directory ``path`` (its own, else the cache's), or None.
-
-    Imports no torch. A directory's own export (:func:`bundled`) is taken as it is: ``pipe.save``
-    writes it beside the model files, and loading the save checks the sha256 of every file.
-    """
-    check_quantize(quantize)
-    own = bundled(path, quantize)
-    if _is_complete(own):
-        return own
-    final = _final_dir(path, quantize)
-    return final if _is_complete(final) else None
 
 
 def ensure(path: str, quantize: str | None = None) -> Path:
@@ -97,10 +57,10 @@ def ensure(path: str, quantize: str | None = None) -> Path:
         return found
     from filelock import FileLock
 
-    final = _final_dir(path, quantize)
+    final = final_dir(path, quantize)
     final.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(final) + ".lock"):
-        if _is_complete(final):  # another process finished it while we waited
+        if is_complete(final):  # another process finished it while we waited
             return final
         base = ensure(path) if quantize else None
         _remove_leftovers(final)
@@ -132,65 +92,6 @@ def _display(path: str) -> str:
     if hub:
         return hub[-1][len("models--"):].replace("--", "/")
     return "/".join(parts[-2:])
-
-
-# -- the cache key ----------------------------------------------------------------------------
-def _final_dir(path: str, quantize: str | None) -> Path:
-    """Named by content only, so that a copy of a model directory shares its export."""
-    if not quantize:
-        return cache_root() / _key(path)[:24]
-    from .quantize import VERSION  # a changed quantisation method makes a new int8 export
-
-    return cache_root() / f"{_key(path)[:24]}-{quantize}-v{VERSION}"
-
-
-def _key(path: str) -> str:
-    """sha256 over the model's files' hashes, EXPORT_FORMAT and the exporter's (torch's) version."""
-    digest = hashlib.sha256(f"easynlu-onnx {EXPORT_FORMAT} torch {_torch_version()}\n".encode())
-    for name, file in _model_files(path):
-        digest.update(f"{name} {known_sha256(file)}\n".encode())
-    return digest.hexdigest()
-
-
-def _torch_version() -> str:
-    try:
-        return importlib.metadata.version("torch")
-    except importlib.metadata.PackageNotFoundError:  # an export copied to a machine without torch
-        return "none"
-
-
-def _model_files(path: str) -> list[tuple[str, Path]]:
-    """The files an export depends on: configs, tokenizer files, the weights transformers loads."""
-    root = Path(path)
-    top = sorted(f for f in root.iterdir() if f.is_file())
-    weights = [f for f in top if _WEIGHTS.match(f.name)]
-    if any(f.suffix == ".safetensors" for f in weights):  # transformers prefers them to .bin
-        weights = [f for f in weights if f.suffix == ".safetensors"]
-    small = [f for f in top if f.suffix in (".json", ".txt", ".model")]
-    files = [(f.name, f) for f in sorted({*weights, *small})]
-    if is_sentence_transformers_dir(path):  # the modules' configs (e.g. 1_Pooling/config.json)
-        for module in SentencePooling(path).modules:
-            sub = root / str(module.get("path", ""))
-            if module.get("path") and sub.is_dir():
-                files += [(f"{module['path']}/{f.name}", f) for f in sorted(sub.iterdir()) if f.suffix == ".json"]
-    return files
-
-
-# -- complete or not --------------------------------------------------------------------------
-def read_meta(directory: Path) -> dict[str, Any]:
-    """The export's meta (easynlu-onnx.json)."""
-    with open(directory / META, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def _is_complete(directory: Path) -> bool:
-    """Whether ``directory`` holds a whole export: a meta of this format and every file it lists, at its size."""
-    try:
-        meta = read_meta(directory)
-        return meta.get("format") == EXPORT_FORMAT and bool(meta["files"]) and all(
-            (directory / name).stat().st_size == size for name, size in meta["files"].items())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return False
 
 
 def _remove_leftovers(final: Path) -> None:
@@ -301,13 +202,11 @@ def _fuse(src: Path, dst: Path, num_heads: int) -> int:
     """
     import onnx
 
-    from .fusion import fuse_attention
-
     model = onnx.load(str(src))
     count = 0
     if num_heads:
         try:
-            count = fuse_attention(model, num_heads)
+            count = fusion.fuse_attention(model, num_heads)
         except Exception as err:  # noqa: BLE001 - an unforeseen graph: the unfused export still runs
             _log.warning("cannot fuse the attention of %s (%s: %s): exporting it unfused", src, type(err).__name__, err)
             model = onnx.load(str(src))
@@ -339,8 +238,6 @@ def _check_against_torch(backend: Any, out: Path, meta: dict, ids: Any, mask: An
     """Refuse an export whose last hidden state differs from torch's on the example batch."""
     import numpy as np
     import torch
-
-    from .onnx import session
 
     feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
     check = session(out / "model.onnx", 1)

@@ -1,8 +1,9 @@
 """The ONNX Runtime backend: an export directory run on the CPU with tokenizers, onnxruntime and numpy.
 
-It reads only the export directory (see export.py): ``model.onnx``, ``tokenizer.json`` and the
-meta. Importing it, loading and running import neither torch nor transformers. Windows, batches
-and pooling indices are the torch backend's (common.py); pooling is done here in numpy.
+It reads only the export directory (exports.py says what it holds; export.py makes it): ``model.onnx``,
+``tokenizer.json`` and the meta. Importing it, loading and running import neither torch nor
+transformers. Windows, batches and pooling indices are the torch backend's (common.py); pooling
+is done here in numpy.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..errors import ModelUnavailableError
 from . import common
 from .batching import Windows
 from .common import State, WindowedBackend
-from .export import read_meta
+from .exports import read_meta
 from .fusion import SLOW_FUSIONS
 from .sentence import pool_numpy
 
