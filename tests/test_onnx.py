@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import easynlu
-from easynlu import backends
+from easynlu import backends, files
 from easynlu.backends import export, exports
 from easynlu.compute import Part, encode
 from easynlu.errors import ModelUnavailableError, OptionError
@@ -269,6 +270,20 @@ def test_export_is_cached_by_content(tiny_bert, tiny_bert_onnx, tmp_path, capfd,
     assert json.loads((onnx_cache.parent / "digests.json").read_text())  # digests kept for the next start
 
 
+def test_exports_get_the_users_umask(tiny_bert, tiny_bert_onnx):
+    # made as any file of the user's (files.writing_dir, writing_path), not 0o600 as by mkstemp or onnx's data file
+    mask = os.umask(0o022)
+    try:
+        int8 = export.ensure(str(tiny_bert), "int8")  # made here, from the float32 export
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(int8.stat().st_mode) == 0o755
+    assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in int8.iterdir()} == {
+        "model.onnx": 0o644, "tokenizer.json": 0o644, exports.META: 0o644}
+    assert stat.S_IMODE(tiny_bert_onnx.stat().st_mode) == 0o777 & ~mask  # made under this process's umask
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o666 & ~mask for f in tiny_bert_onnx.iterdir())
+
+
 @pytest.mark.slow
 def test_export_ignores_and_redoes_partial_exports(tmp_path, tiny_bert, capfd, caplog):
     model = tmp_path / "model"
@@ -278,17 +293,19 @@ def test_export_ignores_and_redoes_partial_exports(tmp_path, tiny_bert, capfd, c
     final = exports.final_dir(str(model), None)
     final.mkdir(parents=True)
     (final / "model.onnx").write_bytes(b"partial")  # a final dir without meta: a killed copy
-    leftover = final.with_name(final.name + ".tmp-1-dead")  # a killed export's temporary dir
-    leftover.mkdir()
-    (leftover / "model.onnx").write_bytes(b"x")
+    leftover = files.temp_name(final)  # a killed export's temporary dir
+    older = final.with_name(final.name + ".tmp-1-dead")  # one of an easynlu before files.py
+    for tmp in (leftover, older):
+        tmp.mkdir()
+        (tmp / "model.onnx").write_bytes(b"x")
     assert exports.cached(str(model)) is None
     with caplog.at_level("INFO", logger="easynlu.backends.export"):
         assert export.ensure(str(model)) == final
     notice = f"exporting {tmp_path.name}/model to ONNX once"
     assert notice in capfd.readouterr().err
     assert any(notice in r.getMessage() for r in caplog.records)
-    assert not leftover.exists() and exports.cached(str(model)) == final
-    assert not list(final.parent.glob(final.name + ".tmp-*"))
+    assert not leftover.exists() and not older.exists() and exports.cached(str(model)) == final
+    assert not list(final.parent.glob(f"*{final.name}.tmp-*"))
     data = final / "model.onnx.data" if (final / "model.onnx.data").exists() else final / "model.onnx"
     data.write_bytes(data.read_bytes()[:100])  # truncated weights: not complete any more
     assert exports.cached(str(model)) is None

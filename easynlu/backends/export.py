@@ -3,7 +3,7 @@
 :func:`ensure` gives the export directory of a model directory, made now if exports.py finds none
 complete: it imports torch and transformers, runs ``torch.onnx.export(dynamo=True)`` into a
 temporary directory beside the final one, fuses its attention blocks (fusion.py), checks its
-output against torch (run by onnx.py), and renames it into place, under a file
+output against torch (run by onnx.py), and renames it into place (files.writing_dir), under a file
 lock, so that a killed or concurrent export never leaves a directory that is later loaded. An
 int8 export is quantized (quantize.py) from the float32 one.
 """
@@ -13,17 +13,16 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import io
-import json
 import logging
 import os
 import shutil
 import sys
 import time
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
 
+from .. import files
 from ..errors import ModelUnavailableError, OptionError
 from . import fusion
 from .exports import (
@@ -64,23 +63,14 @@ def ensure(path: str, quantize: str | None = None) -> Path:
             return final
         base = ensure(path) if quantize else None
         _remove_leftovers(final)
-        tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        tmp.mkdir()
         what = f"quantizing {_display(path)} to {quantize}" if quantize else f"exporting {_display(path)} to ONNX"
         _log.info("%s once, into %s", what, final)
         print(f"easynlu: {what} once (later loads reuse it) ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        try:
+        with files.writing_dir(final) as tmp:  # fsyncs every file, renames it into place
             meta = _quantize(base, tmp, quantize) if base is not None and quantize else _export(path, tmp)
             meta["files"] = {f.name: f.stat().st_size for f in sorted(tmp.iterdir())}
-            _write_json(tmp / META, meta)  # last: a directory with a complete meta is a complete export
-            for file in tmp.iterdir():
-                _fsync(file)
-            _fsync(tmp)
-            os.replace(tmp, final)
-            _fsync(final.parent)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            files.write_json(tmp / META, meta, sort_keys=True)  # last: a directory with a complete meta is complete
         _log.info("%s took %.1f s", what, time.perf_counter() - started)
         return final
 
@@ -99,29 +89,9 @@ def _remove_leftovers(final: Path) -> None:
     if final.exists():
         _log.info("removing the incomplete export %s", final)
         shutil.rmtree(final, ignore_errors=True)
-    for tmp in final.parent.glob(f"{final.name}.tmp-*"):
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _write_json(file: Path, data: dict) -> None:
-    with open(file, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file or directory to disk (directories: where the OS allows it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    for pattern in (f".{final.name}.tmp-*", f"{final.name}.tmp-*"):  # files.temp_name's, and older easynlu's
+        for tmp in final.parent.glob(pattern):
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # -- making one -------------------------------------------------------------------------------
@@ -210,8 +180,11 @@ def _fuse(src: Path, dst: Path, num_heads: int) -> int:
         except Exception as err:  # noqa: BLE001 - an unforeseen graph: the unfused export still runs
             _log.warning("cannot fuse the attention of %s (%s: %s): exporting it unfused", src, type(err).__name__, err)
             model = onnx.load(str(src))
+    data = dst.with_name(dst.name + ".data")
     onnx.save(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
-              location=dst.name + ".data", size_threshold=1024)
+              location=data.name, size_threshold=1024)
+    if data.exists():  # onnx (1.23) creates it 0600: give it model.onnx's mode, the user's umask
+        shutil.copymode(dst, data)
     return count
 
 

@@ -7,14 +7,13 @@ weights to quantise decides the quality; ``benchmarks/quality.py --variants`` me
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import tempfile
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from .. import files
 from ..errors import ModelUnavailableError, OptionError
 
 # Roles of the weight matmuls of a BERT layer, as :func:`matmul_roles` names them.
@@ -101,25 +100,15 @@ def quantize(
         raise OptionError(f"keep_fp32 has unknown roles {sorted(unknown)}; choose from {', '.join(ROLES)}, last")
     if weight_type not in ("QInt8", "QUInt8"):
         raise OptionError(f"weight_type={weight_type!r} is not supported; use 'QInt8' or 'QUInt8'")
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
-        _quantize_to(Path(src), tmp, per_channel, reduce_range, weight_type, keep_fp32)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
+        with files.writing_path(dst) as tmp:
+            _quantize_to(Path(src), tmp, per_channel, reduce_range, weight_type, keep_fp32)
     except Exception as exc:  # noqa: BLE001 - onnx and onnxruntime raise many kinds; say which file and what to do
         raise ModelUnavailableError(
             f"could not quantise {src} to int8: {type(exc).__name__}: {exc}",
             fix="load the model without quantize='int8' (quantize=None runs the float32 ONNX export), "
                 "or with backend='torch'",
         ) from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def _quantize_to(
