@@ -36,6 +36,7 @@ from .exports import (
     read_meta,
 )
 from .onnx import session
+from .quantize import quantize_int8
 
 _TOLERANCE = 1e-3  # largest difference to torch's last hidden state an export may show
 _log = logging.getLogger(__name__)
@@ -227,11 +228,6 @@ def _check_against_torch(backend: Any, out: Path, meta: dict, ids: Any, mask: An
 
 def _quantize(base: Path, out: Path, quantize: str) -> dict[str, Any]:
     """Quantize the export in ``base`` into ``out``; the meta (without its file list)."""
-    try:
-        from .quantize import quantize_int8
-    except ImportError as err:
-        raise OptionError(f"quantize={quantize!r} is not available in this version of easynlu; "
-                          f"leave quantize=None.") from err
     quantize_int8(base / "model.onnx", out / "model.onnx")
     shutil.copy(base / "tokenizer.json", out / "tokenizer.json")
     meta = read_meta(base)
