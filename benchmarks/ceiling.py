@@ -8,7 +8,7 @@ In one process, alternating rounds, on the corpus sentences:
 1. the PyTorch raw loop (benchmarks/raw.py) at easynlu's token budget: the baseline of cpu.py;
 2. ``easynlu.load(backend="onnx").embed``: what cpu.py times;
 3. the same export's session (``easynlu.backends.onnx.session``, easynlu's options) on easynlu's
-   batches, profiled by onnxruntime: seconds per operator type;
+   batches, profiled by onnxruntime (turned on from here, see :func:`profiling`): seconds per operator type;
 4. onnxruntime's MatMul alone, on each weight shape of the graph at a batch's token count: GFLOP/s.
 
 The floor is the time of the graph's weight matmuls over the padded batches at the rate of step 4,
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import statistics
@@ -52,6 +53,29 @@ def weight_shapes(model: Path) -> list[tuple[int, int]]:
     consts, _, _ = index(graph)
     return [tuple(consts[n.input[1]].shape) for n in graph.node
             if n.op_type == "MatMul" and n.input[1] in consts and consts[n.input[1]].ndim == 2]
+
+
+@contextlib.contextmanager
+def profiling(prefix: str):
+    """Sessions made inside have onnxruntime's profiler on, writing to files that start with ``prefix``.
+
+    easynlu's ``onnx.session`` builds its options and calls ``onnxruntime.InferenceSession``; this
+    wraps that call, so the profiled session has exactly easynlu's options plus the profiler.
+    """
+    import onnxruntime as ort
+
+    real = ort.InferenceSession
+
+    def profiled(model, sess_options=None, *args, **kwargs):
+        sess_options = ort.SessionOptions() if sess_options is None else sess_options
+        sess_options.enable_profiling, sess_options.profile_file_prefix = True, prefix
+        return real(model, sess_options, *args, **kwargs)
+
+    ort.InferenceSession = profiled
+    try:
+        yield
+    finally:
+        ort.InferenceSession = real
 
 
 def matmul_rate(k: int, n: int, rows: int, threads: int, seconds: float = 1.0) -> float:
@@ -131,7 +155,8 @@ def main() -> None:
     median = {key: statistics.median(v) for key, v in times.items()}
 
     with tempfile.TemporaryDirectory() as tmp:
-        profiled = session(directory / "model.onnx", threads, profile=f"{tmp}/ort")
+        with profiling(f"{tmp}/ort"):
+            profiled = session(directory / "model.onnx", threads)
         for f in feeds:
             profiled.run(["last_hidden_state"], f)
         events = json.loads(Path(profiled.end_profiling()).read_text())

@@ -51,11 +51,8 @@ def default_threads() -> int:
     return max(1, len(cores) or len(usable))
 
 
-def session(model: Path, threads: int, profile: str | None = None) -> Any:
-    """An onnxruntime CPU session: ``threads`` intra-op threads, one inter-op, sequential execution.
-
-    ``profile`` turns on onnxruntime's profiler, writing to files that start with it (benchmarks/ceiling.py).
-    """
+def session(model: Path, threads: int) -> Any:
+    """An onnxruntime CPU session: ``threads`` intra-op threads, one inter-op, sequential execution."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -66,8 +63,6 @@ def session(model: Path, threads: int, profile: str | None = None) -> Any:
     # int8 ran 1.2-1.3x BASIC (MatMulIntegerToFloat folds the dequantisation), fp32 the same; ~30 ms to create.
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.log_severity_level = 3  # errors only
-    if profile:
-        options.enable_profiling, options.profile_file_prefix = True, profile
     return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"],
                                 disabled_optimizers=list(SLOW_FUSIONS))
 
