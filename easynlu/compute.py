@@ -24,10 +24,6 @@ class Part:
     backend: Backend
 
 
-# Private switch for benchmarks/dedup.py (repeated segments computed once); not a user option.
-DEDUP = True
-
-
 def encode(texts: list[str], parts: list[Part], level: Level, options: Options, language: str = "en",
            progress: Progress | None = None) -> Encoded:
     """Every component's vectors for ``texts`` at ``level``, with the rows they belong to.
@@ -44,7 +40,7 @@ def encode(texts: list[str], parts: list[Part], level: Level, options: Options, 
     segs = segment.documents(texts) if level == "document" else segment.sentences(texts, language)
     seg_texts = segs.texts(texts)
     # Work on each distinct segment once; `unique_of[i]` is segment i's distinct one (None: all distinct).
-    distinct, unique_of = _distinct(seg_texts) if DEDUP else (seg_texts, None)
+    distinct, unique_of = _distinct(seg_texts)
     tokenized: dict[int, Tokens] = {}
     for part in parts:  # components sharing an encoder tokenize once
         if id(part.backend) not in tokenized:
