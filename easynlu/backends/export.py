@@ -98,43 +98,72 @@ def _remove_leftovers(final: Path) -> None:
 # -- making one -------------------------------------------------------------------------------
 def _export(path: str, out: Path) -> dict[str, Any]:
     """Export the model in ``path`` into the empty directory ``out``; the meta (without its file list)."""
-    import numpy as np
-    import torch
-
     from .transformer import load
 
     backend = load(path, "cpu", "float32")
-    sentence = backend.sentence
     names = ["last_hidden_state"] + (["pooler_output"] if backend.has_pooler else [])
     names += [f"hidden_{i}" for i in range(backend.n_layers + 1)]
     inputs = ["input_ids", "attention_mask"] + (["token_type_ids"] if backend.takes_types else [])
+    ids, mask = _example(backend)
+    raw = out / "torch"
+    raw.mkdir()
+    _run_exporter(backend, raw / "model.onnx", inputs, names, ids, mask)
+    fused = _fuse(raw / "model.onnx", out / "model.onnx", int(backend.model.config.num_attention_heads))
+    backend.rust_tokenizer.save(str(out / "tokenizer.json"))
+    meta = _meta(backend, inputs, names, fused)
+    try:
+        _check_against_torch(backend, out, ids, mask)
+    except ModelUnavailableError:
+        if not fused:
+            raise
+        _log.warning("the fused attention of %s differs from torch: exporting it unfused", path)
+        meta["fused_attention"] = _fuse(raw / "model.onnx", out / "model.onnx", 0)
+        _check_against_torch(backend, out, ids, mask)
+    shutil.rmtree(raw)
+    return meta
+
+
+def _example(backend: Any) -> tuple[Any, Any]:
+    """The example batch (ids, mask) to trace and check with: a short text, and a padded shorter one."""
+    import numpy as np
+
     words = backend.rust_tokenizer.encode("the day is good, hello", add_special_tokens=False).ids[:6]
     ids = np.array([[*backend.prefix, *words, *backend.suffix],
                     [*backend.prefix, *words[:2], *backend.suffix, *[backend.pad_id] * (len(words) - 2)]],
                    dtype=np.int64)
     mask = (np.arange(ids.shape[1]) < np.array([[ids.shape[1]], [ids.shape[1] - len(words) + 2]])).astype(np.int64)
+    return ids, mask
+
+
+def _run_exporter(backend: Any, file: Path, inputs: list[str], names: list[str], ids: Any, mask: Any) -> None:
+    """``torch.onnx.export(dynamo=True)`` of the loaded ``backend`` to ``file``, quietly; batch and sequence dynamic."""
+    import numpy as np
+    import torch
+
     example = tuple(torch.from_numpy(a) for a in (ids, mask, np.zeros_like(ids))[: len(inputs)])
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence", max=backend.max_length)
-    raw = out / "torch"
-    raw.mkdir()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             logging.getLogger("torch.onnx").setLevel(logging.ERROR)
             torch.onnx.export(
-                _outputs_module(backend.model, backend.has_pooler), example, str(raw / "model.onnx"),
+                _outputs_module(backend.model, backend.has_pooler), example, str(file),
                 dynamo=True, input_names=inputs, output_names=names,
                 dynamic_shapes={name: {0: batch, 1: seq} for name in inputs}, verbose=False)
     except Exception as err:  # the exporter raises many kinds
         raise ModelUnavailableError(
-            f"Cannot export the model in {path} to ONNX ({type(err).__name__}: {str(err)[:500]}).",
+            f"Cannot export the model in {backend.path} to ONNX ({type(err).__name__}: {str(err)[:500]}).",
             fix="load it with backend='torch'") from err
-    heads = int(backend.model.config.num_attention_heads)
-    fused = _fuse(raw / "model.onnx", out / "model.onnx", heads)
-    backend.rust_tokenizer.save(str(out / "tokenizer.json"))
-    meta: dict[str, Any] = {
+
+
+def _meta(backend: Any, inputs: list[str], names: list[str], fused: int) -> dict[str, Any]:
+    """What the ONNX backend needs to know of the exported model (easynlu-onnx.json, less its file list)."""
+    import torch
+
+    sentence = backend.sentence
+    return {
         "format": EXPORT_FORMAT,
-        "source": os.path.realpath(path),
+        "source": os.path.realpath(backend.path),
         "quantize": None,
         "versions": {"torch": torch.__version__, "transformers": importlib.metadata.version("transformers"),
                      "onnx": importlib.metadata.version("onnx")},
@@ -154,16 +183,6 @@ def _export(path: str, out: Path) -> dict[str, Any]:
             "modes": list(sentence.modes), "normalize": sentence.normalize,
             "max_seq_length": sentence.max_length, "dim": sentence.dim},
     }
-    try:
-        _check_against_torch(backend, out, meta, ids, mask)
-    except ModelUnavailableError:
-        if not fused:
-            raise
-        _log.warning("the fused attention of %s differs from torch: exporting it unfused", path)
-        meta["fused_attention"] = _fuse(raw / "model.onnx", out / "model.onnx", 0)
-        _check_against_torch(backend, out, meta, ids, mask)
-    shutil.rmtree(raw)
-    return meta
 
 
 def _fuse(src: Path, dst: Path, num_heads: int) -> int:
@@ -208,7 +227,7 @@ def _outputs_module(model: Any, has_pooler: bool) -> Any:
     return Outputs().eval()
 
 
-def _check_against_torch(backend: Any, out: Path, meta: dict, ids: Any, mask: Any) -> None:
+def _check_against_torch(backend: Any, out: Path, ids: Any, mask: Any) -> None:
     """Refuse an export whose last hidden state differs from torch's on the example batch."""
     import numpy as np
     import torch
