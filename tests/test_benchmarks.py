@@ -34,14 +34,19 @@ def test_benchmark_contenders_agree_with_the_raw_loop(tmp_path):
     assert results["correct"] is True
 
 
-def _cpu_module():
-    """benchmarks/cpu.py as a module (it imports only numpy and the benchmark helpers at the top)."""
+def _bench_module(name):
+    """benchmarks/NAME.py as a module (cpu.py and quality.py import only numpy, easynlu's light modules and the
+    benchmark helpers at the top)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("easynlu_bench_cpu", ROOT / "benchmarks" / "cpu.py")
+    spec = importlib.util.spec_from_file_location(f"easynlu_bench_{name}", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _cpu_module():
+    return _bench_module("cpu")
 
 
 def test_cpu_benchmark_targets_and_results_section(tmp_path):
@@ -86,3 +91,17 @@ def test_ceiling_benchmark_help():
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ceiling.py"), "--help"], capture_output=True,
                           text=True, timeout=60, cwd=str(ROOT))
     assert proc.returncode == 0 and "float32" in proc.stdout and "--rounds" in proc.stdout
+
+
+def test_quality_benchmark_variants_keep_the_roles_asked_in_float(tiny_bert_onnx, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import onnx
+
+    quality = _bench_module("quality")
+    dst = tmp_path / "ffn-only.onnx"
+    quality.quantize_variant(tiny_bert_onnx / "model.onnx", dst, keep_fp32=("qkv", "attn_out"))
+    ops = [n.op_type for n in onnx.load(str(dst)).graph.node]
+    assert ops.count("MatMulInteger") + ops.count("DynamicQuantizeMatMul") == 2 * 2 + 1  # FFN up, down; pooler
+    assert "Gemm" not in ops
+    with pytest.raises(ValueError, match="keep_fp32"):
+        quality.quantize_variant(tiny_bert_onnx / "model.onnx", tmp_path / "x.onnx", keep_fp32=("ffn",))

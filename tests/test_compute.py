@@ -153,6 +153,11 @@ def pair(tiny_bert, tmp_path_factory):
     return easynlu.load(f"{tiny_bert} embed_sentence:{other}")
 
 
+def no_dedup(seg_texts):
+    """compute._distinct when every segment counts as distinct: easynlu without deduplication."""
+    return seg_texts, None
+
+
 def assert_same_rows(got, want):
     """Same index, text and position columns exactly; vectors within 1e-6, None/NaN in the same rows."""
     vector_columns = [c for c in want.columns if c.endswith("_embeddings")]
@@ -176,7 +181,7 @@ def test_compute_repeated_texts_give_the_rows_of_one_text_at_a_time(pair, level,
     alone = {t: pair.predict([t], output_level=level, positions=True, progress=False, **options) for t in REPEATS}
     want = pd.concat([alone[t].set_axis([i] * len(alone[t])) for i, t in enumerate(REPEATS)])
     assert_same_rows(got, want)
-    monkeypatch.setattr(compute, "DEDUP", False)
+    monkeypatch.setattr(compute, "_distinct", no_dedup)
     assert_same_rows(got, pair.predict(REPEATS, output_level=level, positions=True, progress=False, **options))
 
 
@@ -187,7 +192,7 @@ def test_compute_repeated_documents_embed_and_sentence_columns(pair, monkeypatch
     np.testing.assert_array_equal(got[0], got[3])
     np.testing.assert_array_equal(got[8], got[11])
     encoded = encode(REPEATS, pair._parts(), "token", Options())
-    monkeypatch.setattr(compute, "DEDUP", False)
+    monkeypatch.setattr(compute, "_distinct", no_dedup)
     plain = encode(REPEATS, pair._parts(), "token", Options())
     for name in ("row_doc", "row_start", "row_end", "row_sentence", "sentence_start", "sentence_end"):
         np.testing.assert_array_equal(getattr(encoded, name), getattr(plain, name), err_msg=name)

@@ -10,6 +10,7 @@ import pytest
 
 import easynlu
 from easynlu import nlu
+from easynlu.resolve import Component
 
 TEXTS = ["I love data science! It is fun.", "", "Second document"]
 
@@ -119,7 +120,8 @@ def test_nlu_column_style_positions_are_inclusive(tiny_bert):
 ])
 def test_nlu_name_of_ref_as_nlu_derives_it(ref, name):
     # nlu/pipe/col_substitution/col_name_substitution_utils.py, deduct_name_from_nlu_ref_at_depth
-    assert nlu.name_of(ref) == name
+    typed = Component(ref, "embed", "model", "catalogue", "v", requested=ref)
+    assert nlu.vector_names([typed]) == [f"word_embedding_{name}"]
 
 
 # -- against NLU's documented outputs (tests/data/nlu_documented_outputs.json) ----------------------

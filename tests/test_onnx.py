@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import textwrap
@@ -12,8 +13,8 @@ import numpy as np
 import pytest
 
 import easynlu
-from easynlu import backends
-from easynlu.backends import export
+from easynlu import backends, files
+from easynlu.backends import export, exports
 from easynlu.compute import Part, encode
 from easynlu.errors import ModelUnavailableError, OptionError
 from easynlu.options import Options
@@ -106,11 +107,11 @@ def test_onnx_layers_out_of_range_and_missing_pooler_say_what_to_do(tiny_bert, t
     onnx_backend = backends.load(str(tiny_bert), "cpu", "float32", backend="onnx")
     with pytest.raises(OptionError, match=r"layers=3 is out of range: this model has 2 layers"):
         encode(["hi"], [Part("v", "embed", onnx_backend)], "token", Options(layers=3))
-    meta = export.read_meta(tiny_bert_onnx)
+    meta = exports.read_meta(tiny_bert_onnx)
     no_pooler = tmp_path / "no-pooler"  # the same export with a meta that says it has no pooler
     shutil.copytree(tiny_bert_onnx, no_pooler)
     meta["has_pooler"] = False
-    (no_pooler / export.META).write_text(json.dumps(meta))
+    (no_pooler / exports.META).write_text(json.dumps(meta))
     from easynlu.backends.onnx import load as load_onnx
 
     backend = load_onnx(no_pooler, str(tiny_bert))
@@ -173,7 +174,7 @@ def ops_of(directory: Path) -> list[str]:
 
 def test_exports_run_one_fused_attention_op_per_layer(tiny_bert_onnx, minilm_onnx):
     for directory in (tiny_bert_onnx, minilm_onnx):
-        meta, ops = export.read_meta(directory), ops_of(directory)
+        meta, ops = exports.read_meta(directory), ops_of(directory)
         assert meta["fused_attention"] == meta["n_layers"] == ops.count("MultiHeadAttention")
         assert "Softmax" not in ops and "IsNaN" not in ops  # the exporter's SDPA blocks are gone
         # every hidden state stays an output (layers=), and the projections stay MatMuls (int8 quantises them)
@@ -204,7 +205,7 @@ def test_an_attention_fusion_that_fails_is_exported_unfused(failure, tmp_path, t
     with caplog.at_level("WARNING", logger="easynlu.backends.export"):
         directory = export.ensure(str(tiny_bert))
     assert f"{failure}" in caplog.text and "exporting it unfused" in caplog.text
-    assert export.read_meta(directory)["fused_attention"] == 0 and "MultiHeadAttention" not in ops_of(directory)
+    assert exports.read_meta(directory)["fused_attention"] == 0 and "MultiHeadAttention" not in ops_of(directory)
     onnx_backend = backends.load(str(tiny_bert), "cpu", "float32", backend="onnx")
     assert onnx_backend.directory == directory
     assert_same(onnx_backend, backends.load(str(tiny_bert), "cpu", "float32", backend="torch"),
@@ -226,7 +227,7 @@ def test_attention_with_more_than_the_padding_mask_added_stays_unfused(tmp_path,
 
     monkeypatch.setattr(fusion, "fuse_attention", keep_raw)
     monkeypatch.setenv("EASYNLU_CACHE_DIR", str(tmp_path / "cache"))
-    n_layers = export.read_meta(export.ensure(str(tiny_bert)))["n_layers"]
+    n_layers = exports.read_meta(export.ensure(str(tiny_bert)))["n_layers"]
     model, num_heads = raw[0]
     graph = model.graph
     softmax = next(node for node in graph.node if node.op_type == "Softmax")
@@ -246,9 +247,9 @@ def test_attention_with_more_than_the_padding_mask_added_stays_unfused(tmp_path,
 
 # -- the cache ----------------------------------------------------------------------------------
 def test_export_is_cached_by_content(tiny_bert, tiny_bert_onnx, tmp_path, capfd, onnx_cache):
-    assert tiny_bert_onnx.parent == onnx_cache and export.cached(str(tiny_bert)) == tiny_bert_onnx
-    meta = export.read_meta(tiny_bert_onnx)
-    assert {"model.onnx", "tokenizer.json", export.META} <= {f.name for f in tiny_bert_onnx.iterdir()}
+    assert tiny_bert_onnx.parent == onnx_cache and exports.cached(str(tiny_bert)) == tiny_bert_onnx
+    meta = exports.read_meta(tiny_bert_onnx)
+    assert {"model.onnx", "tokenizer.json", exports.META} <= {f.name for f in tiny_bert_onnx.iterdir()}
     assert meta["prefix"] == [101] and meta["suffix"] == [102] and meta["has_pooler"] is True
     assert meta["inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
     copy = tmp_path / "copy"  # the same files elsewhere: the same export
@@ -259,8 +260,22 @@ def test_export_is_cached_by_content(tiny_bert, tiny_bert_onnx, tmp_path, capfd,
     config = json.loads((copy / "config.json").read_text())
     config["layer_norm_eps"] = 1e-7  # a changed file: another key
     (copy / "config.json").write_text(json.dumps(config))
-    assert export.cached(str(copy)) is None
+    assert exports.cached(str(copy)) is None
     assert json.loads((onnx_cache.parent / "digests.json").read_text())  # digests kept for the next start
+
+
+def test_exports_get_the_users_umask(tiny_bert, tiny_bert_onnx):
+    # made as any file of the user's (files.writing_dir, writing_path), not 0o600 as by mkstemp or onnx's data file
+    mask = os.umask(0o022)
+    try:
+        int8 = export.ensure(str(tiny_bert), "int8")  # made here, from the float32 export
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(int8.stat().st_mode) == 0o755
+    assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in int8.iterdir()} == {
+        "model.onnx": 0o644, "tokenizer.json": 0o644, exports.META: 0o644}
+    assert stat.S_IMODE(tiny_bert_onnx.stat().st_mode) == 0o777 & ~mask  # made under this process's umask
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o666 & ~mask for f in tiny_bert_onnx.iterdir())
 
 
 @pytest.mark.slow
@@ -269,23 +284,25 @@ def test_export_ignores_and_redoes_partial_exports(tmp_path, tiny_bert, capfd, c
     shutil.copytree(tiny_bert, model)
     (model / "tokenizer_config.json").write_text(
         (model / "tokenizer_config.json").read_text() + "\n")  # another key than tiny_bert's
-    final = export._final_dir(str(model), None)
+    final = exports.final_dir(str(model), None)
     final.mkdir(parents=True)
     (final / "model.onnx").write_bytes(b"partial")  # a final dir without meta: a killed copy
-    leftover = final.with_name(final.name + ".tmp-1-dead")  # a killed export's temporary dir
-    leftover.mkdir()
-    (leftover / "model.onnx").write_bytes(b"x")
-    assert export.cached(str(model)) is None
+    leftover = files.temp_name(final)  # a killed export's temporary dir
+    older = final.with_name(final.name + ".tmp-1-dead")  # one of an easynlu before files.py
+    for tmp in (leftover, older):
+        tmp.mkdir()
+        (tmp / "model.onnx").write_bytes(b"x")
+    assert exports.cached(str(model)) is None
     with caplog.at_level("INFO", logger="easynlu.backends.export"):
         assert export.ensure(str(model)) == final
     notice = f"exporting {tmp_path.name}/model to ONNX once"
     assert notice in capfd.readouterr().err
     assert any(notice in r.getMessage() for r in caplog.records)
-    assert not leftover.exists() and export.cached(str(model)) == final
-    assert not list(final.parent.glob(final.name + ".tmp-*"))
+    assert not leftover.exists() and not older.exists() and exports.cached(str(model)) == final
+    assert not list(final.parent.glob(f"*{final.name}.tmp-*"))
     data = final / "model.onnx.data" if (final / "model.onnx.data").exists() else final / "model.onnx"
     data.write_bytes(data.read_bytes()[:100])  # truncated weights: not complete any more
-    assert export.cached(str(model)) is None
+    assert exports.cached(str(model)) is None
 
 
 @pytest.mark.slow
@@ -299,7 +316,7 @@ def test_concurrent_exports_make_one(tmp_path, tiny_bert):
                               env=env) for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
-    assert outs[0][0] == outs[1][0] and export.cached(str(model)) == Path(outs[0][0].strip())
+    assert outs[0][0] == outs[1][0] and exports.cached(str(model)) == Path(outs[0][0].strip())
     assert sum("exporting" in err for _, err in outs) == 1
 
 

@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 from easynlu.backends import quantize as q  # noqa: E402
-from easynlu.errors import ModelUnavailableError, OptionError  # noqa: E402
+from easynlu.errors import ModelUnavailableError  # noqa: E402
 
 SENTENCES = [
     "The cat sat on the mat.",
@@ -99,18 +99,6 @@ def test_matmul_roles_of_minilm_shape(fp32_onnx):
         1: ["attn_out", "ffn_down", "ffn_up", "qkv", "qkv", "qkv"],
         2: ["pooler"],
     }
-
-
-def test_keep_fp32_roles_are_left_float(fp32_onnx, tmp_path):
-    import onnx
-
-    dst = tmp_path / "ffn-only.onnx"
-    q.quantize(fp32_onnx, dst, keep_fp32=("qkv", "attn_out"))
-    ops = [n.op_type for n in onnx.load(str(dst)).graph.node]
-    assert ops.count("MatMulInteger") + ops.count("DynamicQuantizeMatMul") == 2 * 2 + 1  # FFN up, down; pooler
-    assert "Gemm" not in ops
-    with pytest.raises(OptionError, match="keep_fp32"):
-        q.quantize(fp32_onnx, tmp_path / "x.onnx", keep_fp32=("ffn",))
 
 
 def test_failed_quantisation_leaves_no_partial_file(fp32_onnx, tmp_path, monkeypatch):

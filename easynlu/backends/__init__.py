@@ -39,7 +39,7 @@ def choose_backend(backend: str, device: str, dtype: str, quantize: str | None, 
 
 
 def _onnx_problem(path: str) -> str | None:
-    from .export import onnx_problem
+    from .exports import onnx_problem
 
     try:
         return onnx_problem(path)

@@ -1,85 +1,45 @@
-"""ONNX exports of model directories, made once and cached: what the ONNX backend runs.
+"""Making ONNX exports of model directories (torch): export, fuse, check against torch, cache.
 
-An export directory holds ``model.onnx`` (with its external weights file), ``tokenizer.json``
-and ``easynlu-onnx.json``, the meta the runtime needs (special tokens, window, outputs, pooling).
-It lives in :func:`cache_root`, in a directory named by a key over the sha256 of the model's files, easynlu's
-``EXPORT_FORMAT`` and torch's version, so a changed file or exporter makes a new export.
-
-Looking an export up (:func:`cached`) imports no torch and hashes nothing it has hashed before
-(``digests.known_sha256``: each file's sha256 by real path, size and mtime). Making one
-(:func:`ensure`) imports torch and transformers, runs ``torch.onnx.export(dynamo=True)`` into a
+:func:`ensure` gives the export directory of a model directory, made now if exports.py finds none
+complete: it imports torch and transformers, runs ``torch.onnx.export(dynamo=True)`` into a
 temporary directory beside the final one, fuses its attention blocks (fusion.py), checks its
-output against torch, and renames it into place, under a file lock, so that a killed or
-concurrent export never leaves a directory that is later loaded.
+output against torch (run by onnx.py), and renames it into place (files.writing_dir), under a file
+lock, so that a killed or concurrent export never leaves a directory that is later loaded. An
+int8 export is quantized (quantize.py) from the float32 one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.metadata
 import io
-import json
 import logging
 import os
-import re
 import shutil
 import sys
 import time
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
 
-from ..digests import cache_dir, known_sha256
+from .. import files
 from ..errors import ModelUnavailableError, OptionError
-from ..options import check_quantize
-from .sentence import SentencePooling, is_sentence_transformers_dir
+from . import fusion
+from .exports import (
+    EXPORT_FORMAT,
+    META,
+    bundled,  # noqa: F401 - saved.py imports it from here
+    cached,
+    final_dir,
+    is_complete,
+    onnx_problem,
+    read_meta,
+)
+from .onnx import session
+from .quantize import quantize_int8
 
-EXPORT_FORMAT = 2  # bump when what an export holds or how it is made changes
-META = "easynlu-onnx.json"
-BUNDLED = "easynlu-onnx"  # a model directory's own exports (pipe.save writes them): DIR/easynlu-onnx/float32|int8
-_WEIGHTS = re.compile(r"^(model.*\.safetensors|pytorch_model.*\.bin)$")
 _TOLERANCE = 1e-3  # largest difference to torch's last hidden state an export may show
 _log = logging.getLogger(__name__)
-
-
-def cache_root() -> Path:
-    """Where exports are kept: $EASYNLU_CACHE_DIR/onnx, else the user cache dir's easynlu/onnx."""
-    return cache_dir() / "onnx"
-
-
-def onnx_problem(path: str) -> str | None:
-    """Why the model directory ``path`` cannot run on the ONNX backend, or None. Reads JSON only."""
-    if not is_sentence_transformers_dir(path):
-        return None
-    sentence = SentencePooling(path)
-    if sentence.native:
-        return None
-    if sentence.modes:
-        return f"its pooling ({', '.join(sentence.modes)}) is one easynlu runs only with sentence_transformers"
-    kinds = [str(m.get("type", "?")).rsplit(".", 1)[-1] for m in sentence.modules]
-    return (f"its sentence-transformers modules ({', '.join(kinds)}) include some that easynlu runs only "
-            f"with sentence_transformers, on torch")
-
-
-def bundled(path: str | Path, quantize: str | None = None) -> Path:
-    """Where a model directory carries its own export (a saved pipeline's models do)."""
-    return Path(path) / BUNDLED / (quantize or "float32")
-
-
-def cached(path: str, quantize: str | None = None) -> Path | None:
-    """The complete export of the model directory ``path`` (its own, else the cache's), or None.
-
-    Imports no torch. A directory's own export (:func:`bundled`) is taken as it is: ``pipe.save``
-    writes it beside the model files, and loading the save checks the sha256 of every file.
-    """
-    check_quantize(quantize)
-    own = bundled(path, quantize)
-    if _is_complete(own):
-        return own
-    final = _final_dir(path, quantize)
-    return final if _is_complete(final) else None
 
 
 def ensure(path: str, quantize: str | None = None) -> Path:
@@ -97,30 +57,21 @@ def ensure(path: str, quantize: str | None = None) -> Path:
         return found
     from filelock import FileLock
 
-    final = _final_dir(path, quantize)
+    final = final_dir(path, quantize)
     final.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(final) + ".lock"):
-        if _is_complete(final):  # another process finished it while we waited
+        if is_complete(final):  # another process finished it while we waited
             return final
         base = ensure(path) if quantize else None
         _remove_leftovers(final)
-        tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        tmp.mkdir()
         what = f"quantizing {_display(path)} to {quantize}" if quantize else f"exporting {_display(path)} to ONNX"
         _log.info("%s once, into %s", what, final)
         print(f"easynlu: {what} once (later loads reuse it) ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        try:
+        with files.writing_dir(final) as tmp:  # fsyncs every file, renames it into place
             meta = _quantize(base, tmp, quantize) if base is not None and quantize else _export(path, tmp)
             meta["files"] = {f.name: f.stat().st_size for f in sorted(tmp.iterdir())}
-            _write_json(tmp / META, meta)  # last: a directory with a complete meta is a complete export
-            for file in tmp.iterdir():
-                _fsync(file)
-            _fsync(tmp)
-            os.replace(tmp, final)
-            _fsync(final.parent)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            files.write_json(tmp / META, meta, sort_keys=True)  # last: a directory with a complete meta is complete
         _log.info("%s took %.1f s", what, time.perf_counter() - started)
         return final
 
@@ -134,135 +85,85 @@ def _display(path: str) -> str:
     return "/".join(parts[-2:])
 
 
-# -- the cache key ----------------------------------------------------------------------------
-def _final_dir(path: str, quantize: str | None) -> Path:
-    """Named by content only, so that a copy of a model directory shares its export."""
-    if not quantize:
-        return cache_root() / _key(path)[:24]
-    from .quantize import VERSION  # a changed quantisation method makes a new int8 export
-
-    return cache_root() / f"{_key(path)[:24]}-{quantize}-v{VERSION}"
-
-
-def _key(path: str) -> str:
-    """sha256 over the model's files' hashes, EXPORT_FORMAT and the exporter's (torch's) version."""
-    digest = hashlib.sha256(f"easynlu-onnx {EXPORT_FORMAT} torch {_torch_version()}\n".encode())
-    for name, file in _model_files(path):
-        digest.update(f"{name} {known_sha256(file)}\n".encode())
-    return digest.hexdigest()
-
-
-def _torch_version() -> str:
-    try:
-        return importlib.metadata.version("torch")
-    except importlib.metadata.PackageNotFoundError:  # an export copied to a machine without torch
-        return "none"
-
-
-def _model_files(path: str) -> list[tuple[str, Path]]:
-    """The files an export depends on: configs, tokenizer files, the weights transformers loads."""
-    root = Path(path)
-    top = sorted(f for f in root.iterdir() if f.is_file())
-    weights = [f for f in top if _WEIGHTS.match(f.name)]
-    if any(f.suffix == ".safetensors" for f in weights):  # transformers prefers them to .bin
-        weights = [f for f in weights if f.suffix == ".safetensors"]
-    small = [f for f in top if f.suffix in (".json", ".txt", ".model")]
-    files = [(f.name, f) for f in sorted({*weights, *small})]
-    if is_sentence_transformers_dir(path):  # the modules' configs (e.g. 1_Pooling/config.json)
-        for module in SentencePooling(path).modules:
-            sub = root / str(module.get("path", ""))
-            if module.get("path") and sub.is_dir():
-                files += [(f"{module['path']}/{f.name}", f) for f in sorted(sub.iterdir()) if f.suffix == ".json"]
-    return files
-
-
-# -- complete or not --------------------------------------------------------------------------
-def read_meta(directory: Path) -> dict[str, Any]:
-    """The export's meta (easynlu-onnx.json)."""
-    with open(directory / META, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def _is_complete(directory: Path) -> bool:
-    """Whether ``directory`` holds a whole export: a meta of this format and every file it lists, at its size."""
-    try:
-        meta = read_meta(directory)
-        return meta.get("format") == EXPORT_FORMAT and bool(meta["files"]) and all(
-            (directory / name).stat().st_size == size for name, size in meta["files"].items())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return False
-
-
 def _remove_leftovers(final: Path) -> None:
     """Under the export's lock: drop a partial final directory and temporary ones of killed exports."""
     if final.exists():
         _log.info("removing the incomplete export %s", final)
         shutil.rmtree(final, ignore_errors=True)
-    for tmp in final.parent.glob(f"{final.name}.tmp-*"):
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _write_json(file: Path, data: dict) -> None:
-    with open(file, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file or directory to disk (directories: where the OS allows it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    for pattern in (f".{final.name}.tmp-*", f"{final.name}.tmp-*"):  # files.temp_name's, and older easynlu's
+        for tmp in final.parent.glob(pattern):
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # -- making one -------------------------------------------------------------------------------
 def _export(path: str, out: Path) -> dict[str, Any]:
     """Export the model in ``path`` into the empty directory ``out``; the meta (without its file list)."""
-    import numpy as np
-    import torch
-
     from .transformer import load
 
     backend = load(path, "cpu", "float32")
-    sentence = backend.sentence
     names = ["last_hidden_state"] + (["pooler_output"] if backend.has_pooler else [])
     names += [f"hidden_{i}" for i in range(backend.n_layers + 1)]
     inputs = ["input_ids", "attention_mask"] + (["token_type_ids"] if backend.takes_types else [])
+    ids, mask = _example(backend)
+    raw = out / "torch"
+    raw.mkdir()
+    _run_exporter(backend, raw / "model.onnx", inputs, names, ids, mask)
+    fused = _fuse(raw / "model.onnx", out / "model.onnx", int(backend.model.config.num_attention_heads))
+    backend.rust_tokenizer.save(str(out / "tokenizer.json"))
+    meta = _meta(backend, inputs, names, fused)
+    try:
+        _check_against_torch(backend, out, ids, mask)
+    except ModelUnavailableError:
+        if not fused:
+            raise
+        _log.warning("the fused attention of %s differs from torch: exporting it unfused", path)
+        meta["fused_attention"] = _fuse(raw / "model.onnx", out / "model.onnx", 0)
+        _check_against_torch(backend, out, ids, mask)
+    shutil.rmtree(raw)
+    return meta
+
+
+def _example(backend: Any) -> tuple[Any, Any]:
+    """The example batch (ids, mask) to trace and check with: a short text, and a padded shorter one."""
+    import numpy as np
+
     words = backend.rust_tokenizer.encode("the day is good, hello", add_special_tokens=False).ids[:6]
     ids = np.array([[*backend.prefix, *words, *backend.suffix],
                     [*backend.prefix, *words[:2], *backend.suffix, *[backend.pad_id] * (len(words) - 2)]],
                    dtype=np.int64)
     mask = (np.arange(ids.shape[1]) < np.array([[ids.shape[1]], [ids.shape[1] - len(words) + 2]])).astype(np.int64)
+    return ids, mask
+
+
+def _run_exporter(backend: Any, file: Path, inputs: list[str], names: list[str], ids: Any, mask: Any) -> None:
+    """``torch.onnx.export(dynamo=True)`` of the loaded ``backend`` to ``file``, quietly; batch and sequence dynamic."""
+    import numpy as np
+    import torch
+
     example = tuple(torch.from_numpy(a) for a in (ids, mask, np.zeros_like(ids))[: len(inputs)])
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence", max=backend.max_length)
-    raw = out / "torch"
-    raw.mkdir()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             logging.getLogger("torch.onnx").setLevel(logging.ERROR)
             torch.onnx.export(
-                _outputs_module(backend.model, backend.has_pooler), example, str(raw / "model.onnx"),
+                _outputs_module(backend.model, backend.has_pooler), example, str(file),
                 dynamo=True, input_names=inputs, output_names=names,
                 dynamic_shapes={name: {0: batch, 1: seq} for name in inputs}, verbose=False)
     except Exception as err:  # the exporter raises many kinds
         raise ModelUnavailableError(
-            f"Cannot export the model in {path} to ONNX ({type(err).__name__}: {str(err)[:500]}).",
+            f"Cannot export the model in {backend.path} to ONNX ({type(err).__name__}: {str(err)[:500]}).",
             fix="load it with backend='torch'") from err
-    heads = int(backend.model.config.num_attention_heads)
-    fused = _fuse(raw / "model.onnx", out / "model.onnx", heads)
-    backend.rust_tokenizer.save(str(out / "tokenizer.json"))
-    meta: dict[str, Any] = {
+
+
+def _meta(backend: Any, inputs: list[str], names: list[str], fused: int) -> dict[str, Any]:
+    """What the ONNX backend needs to know of the exported model (easynlu-onnx.json, less its file list)."""
+    import torch
+
+    sentence = backend.sentence
+    return {
         "format": EXPORT_FORMAT,
-        "source": os.path.realpath(path),
+        "source": os.path.realpath(backend.path),
         "quantize": None,
         "versions": {"torch": torch.__version__, "transformers": importlib.metadata.version("transformers"),
                      "onnx": importlib.metadata.version("onnx")},
@@ -282,16 +183,6 @@ def _export(path: str, out: Path) -> dict[str, Any]:
             "modes": list(sentence.modes), "normalize": sentence.normalize,
             "max_seq_length": sentence.max_length, "dim": sentence.dim},
     }
-    try:
-        _check_against_torch(backend, out, meta, ids, mask)
-    except ModelUnavailableError:
-        if not fused:
-            raise
-        _log.warning("the fused attention of %s differs from torch: exporting it unfused", path)
-        meta["fused_attention"] = _fuse(raw / "model.onnx", out / "model.onnx", 0)
-        _check_against_torch(backend, out, meta, ids, mask)
-    shutil.rmtree(raw)
-    return meta
 
 
 def _fuse(src: Path, dst: Path, num_heads: int) -> int:
@@ -301,18 +192,19 @@ def _fuse(src: Path, dst: Path, num_heads: int) -> int:
     """
     import onnx
 
-    from .fusion import fuse_attention
-
     model = onnx.load(str(src))
     count = 0
     if num_heads:
         try:
-            count = fuse_attention(model, num_heads)
+            count = fusion.fuse_attention(model, num_heads)
         except Exception as err:  # noqa: BLE001 - an unforeseen graph: the unfused export still runs
             _log.warning("cannot fuse the attention of %s (%s: %s): exporting it unfused", src, type(err).__name__, err)
             model = onnx.load(str(src))
+    data = dst.with_name(dst.name + ".data")
     onnx.save(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
-              location=dst.name + ".data", size_threshold=1024)
+              location=data.name, size_threshold=1024)
+    if data.exists():  # onnx (1.23) creates it 0600: give it model.onnx's mode, the user's umask
+        shutil.copymode(dst, data)
     return count
 
 
@@ -335,12 +227,10 @@ def _outputs_module(model: Any, has_pooler: bool) -> Any:
     return Outputs().eval()
 
 
-def _check_against_torch(backend: Any, out: Path, meta: dict, ids: Any, mask: Any) -> None:
+def _check_against_torch(backend: Any, out: Path, ids: Any, mask: Any) -> None:
     """Refuse an export whose last hidden state differs from torch's on the example batch."""
     import numpy as np
     import torch
-
-    from .onnx import session
 
     feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
     check = session(out / "model.onnx", 1)
@@ -357,11 +247,6 @@ def _check_against_torch(backend: Any, out: Path, meta: dict, ids: Any, mask: An
 
 def _quantize(base: Path, out: Path, quantize: str) -> dict[str, Any]:
     """Quantize the export in ``base`` into ``out``; the meta (without its file list)."""
-    try:
-        from .quantize import quantize_int8
-    except ImportError as err:
-        raise OptionError(f"quantize={quantize!r} is not available in this version of easynlu; "
-                          f"leave quantize=None.") from err
     quantize_int8(base / "model.onnx", out / "model.onnx")
     shutil.copy(base / "tokenizer.json", out / "tokenizer.json")
     meta = read_meta(base)

@@ -1,8 +1,9 @@
 """The ONNX Runtime backend: an export directory run on the CPU with tokenizers, onnxruntime and numpy.
 
-It reads only the export directory (see export.py): ``model.onnx``, ``tokenizer.json`` and the
-meta. Importing it, loading and running import neither torch nor transformers. Windows, batches
-and pooling indices are the torch backend's (common.py); pooling is done here in numpy.
+It reads only the export directory (exports.py says what it holds; export.py makes it): ``model.onnx``,
+``tokenizer.json`` and the meta. Importing it, loading and running import neither torch nor
+transformers. Windows, batches and pooling indices are the torch backend's (common.py); pooling
+is done here in numpy.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..errors import ModelUnavailableError
 from . import common
 from .batching import Windows
 from .common import State, WindowedBackend
-from .export import read_meta
+from .exports import read_meta
 from .fusion import SLOW_FUSIONS
 from .sentence import pool_numpy
 
@@ -50,11 +51,8 @@ def default_threads() -> int:
     return max(1, len(cores) or len(usable))
 
 
-def session(model: Path, threads: int, profile: str | None = None) -> Any:
-    """An onnxruntime CPU session: ``threads`` intra-op threads, one inter-op, sequential execution.
-
-    ``profile`` turns on onnxruntime's profiler, writing to files that start with it (benchmarks/ceiling.py).
-    """
+def session(model: Path, threads: int) -> Any:
+    """An onnxruntime CPU session: ``threads`` intra-op threads, one inter-op, sequential execution."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -65,8 +63,6 @@ def session(model: Path, threads: int, profile: str | None = None) -> Any:
     # int8 ran 1.2-1.3x BASIC (MatMulIntegerToFloat folds the dequantisation), fp32 the same; ~30 ms to create.
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.log_severity_level = 3  # errors only
-    if profile:
-        options.enable_profiling, options.profile_file_prefix = True, profile
     return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"],
                                 disabled_optimizers=list(SLOW_FUSIONS))
 

@@ -2,20 +2,19 @@
 
 onnxruntime's ``quantize_dynamic`` stores the chosen weights as int8 with a scale per output
 column (``per_channel``) and quantises activations to uint8 on the fly, batch by batch. Which
-weights to quantise decides the quality; ``benchmarks/quality.py --variants`` measures each choice.
+weights to quantise decides the quality; ``benchmarks/quality.py --variants`` measures each choice
+(it makes the variants itself); :data:`METHOD` is the one easynlu uses.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import tempfile
-from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelUnavailableError, OptionError
+from .. import files
+from ..errors import ModelUnavailableError
 
 # Roles of the weight matmuls of a BERT layer, as :func:`matmul_roles` names them.
 ROLES = ("qkv", "attn_out", "ffn_up", "ffn_down", "pooler")
@@ -81,60 +80,32 @@ def matmul_roles(model: Any) -> dict[str, tuple[str, int]]:
     return roles
 
 
-def quantize(
-    src: Path,
-    dst: Path,
-    *,
-    per_channel: bool = True,
-    reduce_range: bool = False,
-    weight_type: str = "QInt8",
-    keep_fp32: Collection[str] = (),
-) -> None:
-    """Write an int8 copy of the fp32 ONNX model ``src`` to ``dst`` (one file), atomically.
+def quantize_int8(src: Path, dst: Path) -> None:
+    """Write a dynamically int8-quantised copy of the fp32 ONNX BERT ``src`` to ``dst`` (one file), atomically.
 
-    Only MatMuls by constant weights are quantised: the embeddings (Gather) stay fp32. ``keep_fp32``
-    names roles of :func:`matmul_roles` to keep in fp32 as well, plus ``"last"``: every matmul of the
-    last layer. ``weight_type`` is ``"QInt8"`` or ``"QUInt8"``.
+    Uses :data:`METHOD`, the variant chosen by measured quality at near-equal speed: only MatMuls
+    by constant weights are quantised (the embeddings, Gathers, stay fp32), and the roles in its
+    ``keep_fp32`` stay fp32 too. ``dst`` is written through a temporary file beside it and renamed
+    into place, so an error or a killed process never leaves a partial ``dst``.
     """
-    unknown = set(keep_fp32) - {*ROLES, "last"}
-    if unknown:
-        raise OptionError(f"keep_fp32 has unknown roles {sorted(unknown)}; choose from {', '.join(ROLES)}, last")
-    if weight_type not in ("QInt8", "QUInt8"):
-        raise OptionError(f"weight_type={weight_type!r} is not supported; use 'QInt8' or 'QUInt8'")
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
-        _quantize_to(Path(src), tmp, per_channel, reduce_range, weight_type, keep_fp32)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
+        with files.writing_path(dst) as tmp:
+            _quantize_to(Path(src), tmp)
     except Exception as exc:  # noqa: BLE001 - onnx and onnxruntime raise many kinds; say which file and what to do
         raise ModelUnavailableError(
             f"could not quantise {src} to int8: {type(exc).__name__}: {exc}",
             fix="load the model without quantize='int8' (quantize=None runs the float32 ONNX export), "
                 "or with backend='torch'",
         ) from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
-def _quantize_to(
-    src: Path, out: Path, per_channel: bool, reduce_range: bool, weight_type: str, keep_fp32: Collection[str]
-) -> None:
+def _quantize_to(src: Path, out: Path) -> None:
+    """``quantize_dynamic`` of ``src`` into ``out`` with :data:`METHOD`, onnxruntime's advice silenced."""
     import onnx
     from onnxruntime import quantization
 
     model = onnx.load(os.fspath(src))  # also reads external weight files beside src
-    roles = matmul_roles(model)
-    last = max((layer for role, layer in roles.values() if role != "pooler"), default=0)
-    keep = [
-        name for name, (role, layer) in roles.items()
-        if role in keep_fp32 or ("last" in keep_fp32 and layer == last and role != "pooler")
-    ]
+    keep = [name for name, (role, _) in matmul_roles(model).items() if role in METHOD["keep_fp32"]]
     keep += [name + "_MatMul" for name in keep]  # the name a Gemm's MatMul gets when onnxruntime splits it
     root = logging.getLogger()  # quantize_dynamic advises pre-processing through the root logger
     level = root.level
@@ -144,20 +115,10 @@ def _quantize_to(
             model,  # a ModelProto: onnxruntime's shape inference then runs in its own temp dir, not beside src
             out,
             op_types_to_quantize=["MatMul"],
-            per_channel=per_channel,
-            reduce_range=reduce_range,
-            weight_type=quantization.QuantType[weight_type],
+            per_channel=METHOD["per_channel"],
+            reduce_range=METHOD["reduce_range"],
+            weight_type=quantization.QuantType[METHOD["weight_type"]],
             nodes_to_exclude=keep,
         )
     finally:
         root.setLevel(level)
-
-
-def quantize_int8(src: Path, dst: Path) -> None:
-    """Write a dynamically int8-quantised copy of the fp32 ONNX BERT ``src`` to ``dst``, atomically.
-
-    Uses :data:`METHOD`, the variant chosen by measured quality at near-equal speed. ``dst`` is
-    written through a temporary file beside it and renamed into place, so an error or a killed
-    process never leaves a partial ``dst``.
-    """
-    quantize(src, dst, **METHOD)
