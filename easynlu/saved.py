@@ -65,7 +65,8 @@ def save(pipe: Embedder, directory: str | os.PathLike[str]) -> Path:
                 copies[key] = f"{_MODELS_DIR}/{n}-{_safe_name(comp)}"
                 files.update(_copy_files(src, _model_files(src), tmp, copies[key]))
                 if placed.backend_for(str(src)) == "onnx":  # the export too, so the save runs without torch
-                    from .backends.export import bundled, ensure
+                    from .backends.export import ensure
+                    from .backends.exports import bundled
 
                     export = ensure(str(src), placed.quantize)
                     rel = bundled(copies[key], placed.quantize).as_posix()

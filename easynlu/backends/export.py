@@ -28,7 +28,6 @@ from . import fusion
 from .exports import (
     EXPORT_FORMAT,
     META,
-    bundled,  # noqa: F401 - saved.py imports it from here
     cached,
     final_dir,
     is_complete,
