@@ -18,6 +18,7 @@ from .errors import (
     EasyNLUError,
     EasyNLUWarning,
     InputError,
+    ModelPathNotFoundError,
     ModelUnavailableError,
     OptionError,
     OptionTypeError,
@@ -55,6 +56,7 @@ __all__ = [
     "EasyNLUError",
     "EasyNLUWarning",
     "InputError",
+    "ModelPathNotFoundError",
     "ModelUnavailableError",
     "OptionError",
     "OptionTypeError",
@@ -85,8 +87,10 @@ def load(request: str | os.PathLike[str] | None = None, *, verbose: bool = False
     quantised ONNX export; ``threads`` sets ONNX Runtime's thread count. See the README's "Backends".
 
     Raises UnknownReferenceError (a KeyError) with suggestions for an unknown name;
-    OptionError for a bad option or one that cannot run with the others, for the same model
-    twice, or for both or neither of ``request`` and ``path``; OptionTypeError for an unknown
+    ModelPathNotFoundError (a FileNotFoundError) for a path that does not exist (``path=``, a
+    ``pathlib.Path``, or a request with a path separator or starting with ``.`` or ``~``);
+    OptionError for a bad option or one that cannot run with the others, for two models with one
+    column, or for both or neither of ``request`` and ``path``; OptionTypeError for an unknown
     keyword; DeviceError for ``gpu=True`` without CUDA.
     """
     from . import saved
@@ -106,7 +110,7 @@ def load(request: str | os.PathLike[str] | None = None, *, verbose: bool = False
         saved_components, saved_options = saved.read(request)
         return Pipeline(saved_components, saved_options.replace(**{**options, "offline": True}))
     load_options = LoadOptions(**options)
-    components = resolve(request)
+    components = resolve(request, path=path is not None)
     for c in components:
         _log.info("%s resolves to %s: %s model %s, column %s", request, c.ref, c.action, c.model, c.column)
     return Pipeline(components, load_options)

@@ -17,7 +17,7 @@ from typing import Literal
 
 from . import catalogue, useraliases
 from .catalogue import Entry
-from .errors import OptionError, OptionTypeError, UnknownReferenceError
+from .errors import ModelPathNotFoundError, OptionError, OptionTypeError, UnknownReferenceError
 
 SENTENCE_PREFIX = "embed_sentence:"
 HF_PREFIX = "hf:"
@@ -58,19 +58,24 @@ def column_name(ref: str) -> str:
     return f"{name}_embeddings"
 
 
-def resolve(request: str | os.PathLike[str]) -> tuple[Component, ...]:
+def resolve(request: str | os.PathLike[str], *, path: bool = False) -> tuple[Component, ...]:
     """Resolve a request of one or more whitespace-separated references, in order.
 
-    A ``pathlib.Path``, or a whole request naming an existing directory, is one local model even
-    when its path holds spaces. Raises UnknownReferenceError (a KeyError) for a name it cannot
-    resolve, with suggestions; OptionError for the same model twice; OptionTypeError (a
-    TypeError) for a request that is not a string or a path.
+    A ``pathlib.Path``, ``path=True``, or a whole request naming an existing directory, is one
+    local model even when its path holds spaces. Raises ModelPathNotFoundError (a
+    FileNotFoundError) for a path that does not exist: a Path, ``path=True``, or a name with a
+    path separator or starting with ``.`` or ``~`` (``ORG/NAME``, which may be a Hugging Face id,
+    is an UnknownReferenceError). Raises UnknownReferenceError (a KeyError) for a name it cannot
+    resolve, with suggestions; OptionError for two different models with the same column;
+    OptionTypeError (a TypeError) for a request that is not a string or a path.
     """
     if isinstance(request, os.PathLike):
-        request = os.fspath(request)
+        request, path = os.fspath(request), True
     if not isinstance(request, str):
         raise OptionTypeError(f"a model request must be a str or a path, got {type(request).__name__}: "
                               f"write e.g. easynlu.load('en.embed.bert.small_L12_128').")
+    if path:
+        return (_directory(request, "embed", request),)
     whole = request.strip()
     for prefix in ("", SENTENCE_PREFIX):
         if whole.lower().startswith(prefix) and os.path.isdir(os.path.expanduser(whole[len(prefix):])):
@@ -126,19 +131,30 @@ def _resolve_one(token: str, user_aliases: bool = True) -> Component:
         if target is not None:  # a user alias names one canonical ref, hf: id or directory
             return _resolve_one(target, user_aliases=False)
 
-    path = os.path.expanduser(rest)
-    if os.path.isdir(path):
-        path = os.path.abspath(path)
-        return Component(path, action or "embed", path, "path", column_name(path))
+    if os.path.isdir(os.path.expanduser(rest)):
+        return _directory(rest, action or "embed", token)
     if _looks_like_path(rest) or action is not None:
-        what = "is not a directory" if os.path.exists(path) else "does not exist"
-        hint = ""
-        if _HF_ID.match(rest) and not rest.startswith((".", "~")):
-            hint = f" For a Hugging Face model, write 'hf:{rest}'."
-        raise UnknownReferenceError(
-            f"{token!r}: the directory {os.path.abspath(path)!r} {what}.{hint} {_HELP}", ref=token
-        )
+        if _HF_ID.match(rest) and not rest.startswith((".", "~")):  # ORG/NAME: a Hub id or a directory
+            where = os.path.abspath(os.path.expanduser(rest))
+            raise UnknownReferenceError(
+                f"{token!r} is not a catalogue name, and the directory {where!r} does not exist. "
+                f"For a Hugging Face model, write 'hf:{rest}'. {_HELP}", ref=token)
+        return _directory(rest, action or "embed", token)
     raise _unknown(token)
+
+
+def _directory(rest: str, action: Literal["embed", "embed_sentence"], token: str) -> Component:
+    """The local model directory ``rest``; ModelPathNotFoundError if there is nothing there."""
+    path = os.path.abspath(os.path.expanduser(rest))
+    if os.path.isdir(path):
+        return Component(path, action, path, "path", column_name(path))
+    if os.path.exists(path):
+        raise UnknownReferenceError(f"{token!r}: {path!r} is not a directory: pass the directory of a saved "
+                                    f"pipeline or of a model (config.json and weights). {_HELP}", ref=token)
+    raise ModelPathNotFoundError(
+        f"{token!r}: the path {path!r} does not exist.", path=path,
+        fix="pass the directory of a saved pipeline (pipe.save(dir)) or of a model (config.json and weights); "
+            "check the spelling and the working directory (" + os.getcwd() + ").")
 
 
 def _lookup(name: str, token: str) -> Entry | None:

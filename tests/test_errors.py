@@ -10,6 +10,7 @@ ERRORS = {
     "OptionError": ValueError,
     "OptionTypeError": TypeError,
     "ModelUnavailableError": RuntimeError,
+    "ModelPathNotFoundError": FileNotFoundError,
     "InputError": TypeError,
     "DeviceError": RuntimeError,
     "OutOfMemoryError": RuntimeError,
@@ -35,6 +36,21 @@ def test_errors_model_unavailable_carries_tried_and_fix():
     assert str(err) == "Cannot find X.\nTried:\n  - the cache: not there\n  - the Hub: offline\nTo fix: go online"
     bare = easynlu.ModelUnavailableError("Broken.")
     assert (str(bare), bare.tried, bare.fix) == ("Broken.", (), "")
+
+
+def test_errors_model_path_not_found_is_a_model_unavailable_file_not_found():
+    assert issubclass(easynlu.ModelPathNotFoundError, easynlu.ModelUnavailableError)
+    err = easynlu.ModelPathNotFoundError("'x': the path '/x' does not exist.", path="/x", fix="check it")
+    assert str(err) == "'x': the path '/x' does not exist.\nTo fix: check it" and err.path == "/x"
+
+
+@pytest.mark.parametrize("call", [lambda: easynlu.load(path="/missing"), lambda: easynlu.load("/missing/dir"),
+                                  lambda: easynlu.load("./typo-dir")], ids=["path=", "absolute", "relative"])
+def test_errors_a_missing_path_is_a_missing_file(call, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist") as info:
+        call()
+    assert isinstance(info.value, easynlu.ModelPathNotFoundError) and "catalogue" not in str(info.value)
 
 
 def test_errors_unknown_reference_message_is_not_quoted():

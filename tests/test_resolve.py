@@ -6,7 +6,14 @@ import os
 import pytest
 
 from easynlu.catalogue import aliases, entries, nlu_not_available, nlu_refs
-from easynlu.errors import EasyNLUError, OptionError, OptionTypeError, UnknownReferenceError
+from easynlu.errors import (
+    EasyNLUError,
+    ModelPathNotFoundError,
+    ModelUnavailableError,
+    OptionError,
+    OptionTypeError,
+    UnknownReferenceError,
+)
 from easynlu.resolve import Component, column_name, resolve
 
 MINI_12_128 = ("en.embed.bert.small_L12_128", "embed", "catalogue", "en_embed_bert_small_L12_128_embeddings")
@@ -164,9 +171,29 @@ def test_resolve_catalogue_wins_over_directory(tmp_path, monkeypatch):
 def test_resolve_missing_directory(tmp_path, monkeypatch, token):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
-    with pytest.raises(UnknownReferenceError, match="does not exist") as info:
+    with pytest.raises(ModelPathNotFoundError, match="does not exist") as info:
         resolve(token)
-    assert isinstance(info.value, KeyError) and info.value.ref == token
+    err = info.value
+    assert isinstance(err, FileNotFoundError) and isinstance(err, ModelUnavailableError)
+    assert not isinstance(err, KeyError) and "easynlu.models()" not in str(err)
+    assert str(err).startswith(f"{token!r}: the path ") and err.path == os.path.abspath(os.path.expanduser(token))
+
+
+@pytest.mark.parametrize("token", ["embed", "typo-dir", "google/bert_uncased_L-2_H-128_A-2"])
+def test_resolve_path_true_is_always_a_path(tmp_path, monkeypatch, token):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelPathNotFoundError, match="does not exist"):
+        resolve(token, path=True)
+    with pytest.raises(ModelPathNotFoundError, match="does not exist"):
+        resolve(tmp_path / token)  # a pathlib.Path is a path too
+    (tmp_path / token).mkdir(parents=True)
+    assert resolve(token, path=True)[0].source == "path"
+
+
+def test_resolve_plain_word_stays_unknown_reference(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UnknownReferenceError, match="Unknown model reference 'typo-dir'"):
+        resolve("typo-dir")
 
 
 def test_resolve_file_is_not_a_directory(tmp_path):
