@@ -10,6 +10,8 @@ file). Nothing heavy is imported here: resolving a request is instant and needs 
 from __future__ import annotations
 
 import difflib
+import functools
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -19,7 +21,9 @@ from . import catalogue, useraliases
 from .catalogue import Entry
 from .errors import ModelPathNotFoundError, OptionError, OptionTypeError, UnknownReferenceError
 
+_log = logging.getLogger(__name__)
 SENTENCE_PREFIX = "embed_sentence:"
+SUGGEST_CUTOFF = 0.75  # difflib ratio: lower suggests noise ("sentiment" -> "en.embed_sentence")
 HF_PREFIX = "hf:"
 _HF_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?"
 _HF_ID = re.compile(rf"^(?:{_HF_PART}/)?{_HF_PART}$")
@@ -133,12 +137,16 @@ def _resolve_one(token: str, user_aliases: bool = True) -> Component:
 
     if os.path.isdir(os.path.expanduser(rest)):
         return _directory(rest, action or "embed", token)
+    hub = _hub_component(rest, action)
+    if hub is not None:
+        return hub
     if _looks_like_path(rest) or action is not None:
         if _HF_ID.match(rest) and not rest.startswith((".", "~")):  # ORG/NAME: a Hub id or a directory
             where = os.path.abspath(os.path.expanduser(rest))
+            close = suggest(rest)
             raise UnknownReferenceError(
-                f"{token!r} is not a catalogue name, and the directory {where!r} does not exist. "
-                f"For a Hugging Face model, write 'hf:{rest}'. {_HELP}", ref=token)
+                f"{token!r} is not a catalogue name, and the directory {where!r} does not exist.{_did_you_mean(close)} "
+                f"For a Hugging Face model, write 'hf:{rest}'. {_HELP}", ref=token, suggestions=close)
         return _directory(rest, action or "embed", token)
     raise _unknown(token)
 
@@ -176,6 +184,36 @@ def _lookup(name: str, token: str) -> Entry | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def _hub_names() -> dict[str, str]:
+    """Each catalogue model's Hugging Face id and its last part, lowercased -> the id."""
+    names: dict[str, str] = {}
+    for entry in catalogue.entries().values():
+        names.setdefault(entry.model.lower(), entry.model)
+        names.setdefault(entry.model.split("/")[-1].lower(), entry.model)
+    return names
+
+
+def _hub_component(name: str, action: Literal["embed_sentence"] | None) -> Component | None:
+    """The catalogue entry whose Hugging Face id is ``name`` (or its last part), or None.
+
+    Its ``embed`` entry unless ``action`` says otherwise; an ``hf:`` component when the catalogue
+    has no entry for that action.
+    """
+    model = _hub_names().get(name.strip().lower())
+    if model is None:
+        return None
+    wanted = action or "embed"
+    entries = catalogue.for_model(model)
+    entry = next((e for e in entries if e.action == wanted), None)
+    if entry is None:
+        return _hf_component(HF_PREFIX + model, wanted) if action else None
+    others = [e.ref for e in entries if e is not entry]
+    _log.info("%s is the Hugging Face model %s: loading its catalogue entry %s%s", name.strip(), model, entry.ref,
+              f" (also: {', '.join(others)})" if others else "")
+    return Component(entry.ref, entry.action, entry.model, "catalogue", column_name(entry.ref), entry, name.strip())
+
+
 def _hf_component(token: str, action: Literal["embed", "embed_sentence"]) -> Component:
     model = token[len(HF_PREFIX):]
     if not _HF_ID.match(model) or "--" in model or ".." in model or len(model) > 96:
@@ -193,25 +231,27 @@ def _looks_like_path(token: str) -> bool:
 
 
 def suggest(name: str, n: int = 3) -> tuple[str, ...]:
-    """Up to ``n`` catalogue names close to ``name`` (as given or with ``en.`` in front)."""
+    """Up to ``n`` names close to ``name``: catalogue names (as given or with ``en.`` in front), and the
+    Hugging Face ids of catalogue models (whole, or their last part when ``name`` has no ``/``)."""
     spelled = {x.lower(): x for x in catalogue.names()}
+    hub = {key: (model if "/" in key else model.split("/")[-1]) for key, model in _hub_names().items()
+           if ("/" in key) == ("/" in name)}
     scores: dict[str, float] = {}
-    for query in {name.lower(), "en." + name.lower()}:
-        for match in difflib.get_close_matches(query, spelled, n=n, cutoff=0.6):
+    for query, pool in ((name.lower(), spelled), ("en." + name.lower(), spelled), (name.lower(), hub)):
+        for match in difflib.get_close_matches(query, pool, n=n, cutoff=SUGGEST_CUTOFF):
             ratio = difflib.SequenceMatcher(None, query, match).ratio()
-            scores[match] = max(scores.get(match, 0.0), ratio)
-    best = sorted(scores, key=lambda m: (-scores[m], m))[:n]
-    return tuple(spelled[m] for m in best)
+            scores[pool[match]] = max(scores.get(pool[match], 0.0), ratio)
+    return tuple(sorted(scores, key=lambda m: (-scores[m], m))[:n])
+
+
+def _did_you_mean(suggestions: tuple[str, ...]) -> str:
+    return " Did you mean " + ", ".join(repr(s) for s in suggestions) + "?" if suggestions else ""
 
 
 def _unknown(token: str) -> UnknownReferenceError:
     suggestions = suggest(token)
-    if suggestions:
-        did_you_mean = " Did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
-    else:
-        did_you_mean = ""
     return UnknownReferenceError(
-        f"Unknown model reference {token!r}.{did_you_mean} {_HELP}", ref=token, suggestions=suggestions
+        f"Unknown model reference {token!r}.{_did_you_mean(suggestions)} {_HELP}", ref=token, suggestions=suggestions
     )
 
 

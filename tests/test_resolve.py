@@ -205,8 +205,8 @@ def test_resolve_file_is_not_a_directory(tmp_path):
 
 def test_resolve_bare_hub_id_hints_hf_prefix(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(UnknownReferenceError, match="write 'hf:google-bert/bert-base-uncased'"):
-        resolve("google-bert/bert-base-uncased")
+    with pytest.raises(UnknownReferenceError, match="write 'hf:FacebookAI/roberta-base'"):
+        resolve("FacebookAI/roberta-base")
 
 
 # ---- errors ------------------------------------------------------------------------------------
@@ -307,3 +307,47 @@ def test_resolve_token_and_sentence_variants_coexist():
 ])
 def test_resolve_column_name(ref, column):
     assert column_name(ref) == column
+
+
+# ---- Hugging Face ids of catalogue models, and suggestions ---------------------------------------
+
+
+@pytest.mark.parametrize("request_, ref", [
+    ("all-MiniLM-L6-v2", "en.embed.minilm"),
+    ("sentence-transformers/all-MiniLM-L6-v2", "en.embed.minilm"),
+    ("SENTENCE-TRANSFORMERS/ALL-MINILM-L6-V2", "en.embed.minilm"),
+    ("google/bert_uncased_L-2_H-128_A-2", "en.embed.bert.small_L2_128"),
+    ("bert_uncased_l-2_h-128_a-2", "en.embed.bert.small_L2_128"),
+    ("embed_sentence:all-MiniLM-L6-v2", "en.embed_sentence.minilm"),
+])
+def test_resolve_hub_id_of_a_catalogue_model(request_, ref, tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level("INFO", logger="easynlu"):
+        (comp,) = resolve(request_)
+    assert (comp.ref, comp.source, comp.column) == (ref, "catalogue", column_name(ref))
+    assert f"loading its catalogue entry {ref}" in caplog.text
+
+
+def test_resolve_directory_wins_over_hub_id(tmp_path, monkeypatch):
+    (tmp_path / "google" / "bert_uncased_L-2_H-128_A-2").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert resolve("google/bert_uncased_L-2_H-128_A-2")[0].source == "path"
+    assert resolve("hf:google/bert_uncased_L-2_H-128_A-2")[0].source == "hf"
+
+
+@pytest.mark.parametrize("token, first", [
+    ("all-MiniLM-L6", "all-MiniLM-L6-v2"),
+    ("google/bert_uncased_L-2_H-128_A-3", "google/bert_uncased_L-2_H-128_A-2"),
+])
+def test_resolve_close_hub_ids_are_suggested(token, first, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UnknownReferenceError, match=f"Did you mean {first!r}") as info:
+        resolve(token)
+    assert info.value.suggestions[0] == first
+
+
+@pytest.mark.parametrize("token", ["sentiment", "ner", "classify"])
+def test_resolve_no_far_fetched_suggestions(token):
+    with pytest.raises(UnknownReferenceError) as info:
+        resolve(token)
+    assert info.value.suggestions == () and "Did you mean" not in str(info.value)
