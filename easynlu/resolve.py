@@ -70,8 +70,9 @@ def resolve(request: str | os.PathLike[str], *, path: bool = False) -> tuple[Com
     FileNotFoundError) for a path that does not exist: a Path, ``path=True``, or a name with a
     path separator or starting with ``.`` or ``~`` (``ORG/NAME``, which may be a Hugging Face id,
     is an UnknownReferenceError). Raises UnknownReferenceError (a KeyError) for a name it cannot
-    resolve, with suggestions; OptionError for two different models with the same column;
-    OptionTypeError (a TypeError) for a request that is not a string or a path.
+    resolve, with suggestions; OptionError for two different components with the same
+    column (a model named twice is kept once); OptionTypeError (a TypeError) for a request
+    that is not a string or a path.
     """
     if isinstance(request, os.PathLike):
         request, path = os.fspath(request), True
@@ -91,16 +92,26 @@ def resolve(request: str | os.PathLike[str], *, path: bool = False) -> tuple[Com
             f"'en.embed.bert.small_L12_128'. {_HELP}",
             ref=request,
         )
-    components = tuple(_resolve_one(token) for token in tokens)
-    seen: dict[str, str] = {}  # column -> the token that made it
+    return _unique(request, tokens, [_resolve_one(token) for token in tokens])
+
+
+def _unique(request: str, tokens: list[str], components: list[Component]) -> tuple[Component, ...]:
+    """``components`` with a model named twice kept once (as NLU does); OptionError when two
+    different models would make the same column."""
+    kept: dict[str, tuple[str, Component]] = {}  # column -> the first token that made it, its component
     for token, comp in zip(tokens, components, strict=True):
-        if comp.column in seen:
+        if comp.column not in kept:
+            kept[comp.column] = (token, comp)
+        elif kept[comp.column][1] == comp:
+            _log.info("%s in request %r names %s again: it is loaded once, with one column %s",
+                      token, request, comp.ref, comp.column)
+        else:
+            first, other = kept[comp.column]
             raise OptionError(
-                f"{seen[comp.column]!r} and {token!r} in request {request!r} both produce the column "
-                f"{comp.column!r} ({comp.ref}); each model may appear only once in a pipeline."
+                f"{first!r} and {token!r} in request {request!r} both produce the column {comp.column!r} "
+                f"({other.action} {other.model} and {comp.action} {comp.model}): drop one, or rename a directory."
             )
-        seen[comp.column] = token
-    return components
+    return tuple(comp for _, comp in kept.values())
 
 
 def _resolve_one(token: str, user_aliases: bool = True) -> Component:

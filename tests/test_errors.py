@@ -60,7 +60,7 @@ def test_errors_unknown_reference_message_is_not_quoted():
 
 @pytest.mark.parametrize("call", [
     lambda: easynlu.load(42),
-    lambda: easynlu.load("embed embed"),
+    lambda: easynlu.load("embed_sentence:hf:a/b hf:a/b"),
     lambda: easynlu.load("en.embed.bert.smal"),
     lambda: easynlu.load("embed").predict("x", output_level="words"),
     lambda: easynlu.load("embed").embed(["x"], batch_size=-1),
@@ -71,7 +71,7 @@ def test_errors_unknown_reference_message_is_not_quoted():
     lambda: easynlu.set_alias("two words", "embed"),
     lambda: easynlu.remove_alias("never-set"),
     lambda: easynlu.unload("no.such.model"),
-], ids=["request-type", "same-model-twice", "unknown-ref", "level", "batch-size", "input", "layers",
+], ids=["request-type", "same-column-twice", "unknown-ref", "level", "batch-size", "input", "layers",
         "offline", "device", "alias-name", "alias-missing", "unload-unknown"])
 def test_errors_one_except_catches_every_user_mistake(call):
     with pytest.raises(easynlu.EasyNLUError):

@@ -267,10 +267,20 @@ def test_resolve_sentence_prefix_on_catalogue_ref():
     assert info.value.suggestions == ("en.embed_sentence.bert.base_uncased",)
 
 
+@pytest.mark.parametrize("request_, expected", [
+    ("embed embed", [MINILM]),
+    ("en.embed en.embed.minilm", [MINILM]),
+    ("embed.bert.tiny EN.EMBED.BERT.SMALL_L2_128 embed", [cat("en.embed.bert.small_L2_128"), MINILM]),
+    ("hf:a/b embed_sentence hf:a/b", [("hf:a/b", "embed", "hf", "hf_a_b_embeddings"), MINILM_S]),
+])
+def test_resolve_same_model_twice_is_loaded_once(request_, expected, caplog):
+    with caplog.at_level("INFO", logger="easynlu"):
+        got = resolve(request_)
+    assert [(c.ref, c.action, c.source, c.column) for c in got] == expected
+    assert "is loaded once, with one column" in caplog.text
+
+
 @pytest.mark.parametrize("request_, column", [
-    ("en.embed en.embed.minilm", "en_embed_minilm_embeddings"),
-    ("embed.bert.tiny EN.EMBED.BERT.SMALL_L2_128", "en_embed_bert_small_L2_128_embeddings"),
-    ("hf:a/b hf:a/b", "hf_a_b_embeddings"),
     ("embed_sentence:hf:a/b hf:a/b", "hf_a_b_embeddings"),
     ("hf:a/b-c hf:a/b_c", "hf_a_b_c_embeddings"),
 ])
