@@ -68,15 +68,16 @@ __all__ = [
 
 @keywords_listed
 @with_load_options
-def load(request: str | os.PathLike[str] | None = None, *, verbose: bool = False,
-         path: str | os.PathLike[str] | None = None, **options: Any) -> Pipeline:
+def load(request: str | os.PathLike[str] | None = None, path: str | os.PathLike[str] | None = None,
+         verbose: bool = False, **options: Any) -> Pipeline:
     """A lazy Pipeline for one or more space-separated references; nothing heavy loads yet.
 
     ``request`` holds catalogue refs (``"en.embed.bert.small_L12_128"``), NLU's refs (``"bert"``),
     ``hf:ORG/NAME`` ids or directory paths. A directory written by ``pipe.save(dir)`` loads that
     saved pipeline offline, after checking every file's sha256; options given here override the
-    saved ones. NLU's keywords: ``path=`` names a saved pipeline or a model directory (instead of
-    ``request``); ``verbose=True`` logs resolution and loading to stderr.
+    saved ones. NLU's arguments, in NLU's order (``load(request, path, verbose)``): ``path`` names a
+    saved pipeline or a model directory (instead of ``request``); ``verbose=True`` logs resolution
+    and loading to stderr. The load options after them are keywords only.
 
     ``options`` are :class:`easynlu.options.LoadOptions`' fields, checked here:
     ``device=None`` picks CUDA, then MPS, then CPU; ``gpu=True`` insists on CUDA. ``dtype``

@@ -33,6 +33,26 @@ def test_nlu_load_keywords(tiny_bert, tmp_path, capfd):
         easynlu.load()  # says what is missing, not "not both"
 
 
+def test_nlu_load_takes_path_and_verbose_in_nlus_positional_order(tiny_bert, capfd):
+    import inspect
+
+    params = inspect.signature(easynlu.load).parameters
+    assert list(params)[:4] == ["request", "path", "verbose", "device"]
+    assert [params[n].kind.name for n in ("request", "path", "verbose", "device")] == [
+        "POSITIONAL_OR_KEYWORD", "POSITIONAL_OR_KEYWORD", "POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY"]
+    easynlu.unload(str(tiny_bert))
+    capfd.readouterr()
+    pipe = easynlu.load(None, str(tiny_bert), True)  # nlu.load(request, path, verbose)
+    assert pipe.components[0].model == str(tiny_bert) and "resolves to" in capfd.readouterr().err
+    easynlu.load(None, str(tiny_bert), False)  # and quiet again
+    with pytest.raises(easynlu.OptionError, match="not both"):
+        easynlu.load("embed", str(tiny_bert))
+    with pytest.raises(easynlu.OptionTypeError, match="Its arguments are: request, path, verbose, device"):
+        easynlu.load("embed", None, False, True)  # gpu is a keyword here
+    with pytest.raises(easynlu.ModelPathNotFoundError, match="does not exist"):
+        easynlu.load(None, "embed")  # a path, even when it reads as a ref
+
+
 @pytest.mark.parametrize("call", ["load", "predict", "embed"])
 def test_nlu_unknown_keyword_is_a_type_error_listing_the_valid_ones(call):
     pipe = easynlu.load("embed")
