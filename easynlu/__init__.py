@@ -41,6 +41,7 @@ _log = logging.getLogger("easynlu")
 __all__ = [
     "load",
     "models",
+    "print_components",
     "loaded_models",
     "unload",
     "download",
@@ -159,6 +160,26 @@ def models(pattern: str | None = None) -> pd.DataFrame:
     from .catalogue import models as _models
 
     return _models(pattern)
+
+
+def print_components(action: str | None = None, lang: str | None = None) -> None:
+    """NLU's ``print_components``: print the catalogue rows (as :func:`models`) for ``action`` and ``lang``.
+
+    ``action`` is "embed" or "embed_sentence" (None: both), ``lang`` a language code such as "en"
+    (None: all). Raises OptionError for another action.
+    """
+    from .catalogue import ACTIONS
+    from .catalogue import models as _models
+    from .options import check_choice
+
+    if action is not None:
+        check_choice("action", action, ACTIONS)
+    frame = _models()
+    if action is not None:
+        frame = frame[frame["action"] == action]
+    if lang is not None:
+        frame = frame[frame["language"] == lang.lower()]
+    print(frame.to_string(index=False))
 
 
 def loaded_models() -> list[LoadedModel]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 
 from . import loaded
-from .errors import OptionError
+from .errors import OptionError, UnknownReferenceError
 from .options import ColumnStyle, LayerPooling, Level, LoadOptions, Options, Pooling, SubwordPooling, keywords_listed
 from .resolve import Component
 
@@ -300,6 +300,38 @@ class Pipeline:
             "backend": placed.backend if placed else (given.backend or "not chosen yet"),
             "loaded": self.loaded,
         }
+
+    def print_info(self) -> None:
+        """NLU's ``print_info``: print :meth:`info`, one ``name: value`` line each."""
+        for name, value in self.info().items():
+            print(f"{name}: {value}")
+
+    # -- NLU's component access: keys are the component refs -------------------------------------
+    def keys(self) -> list[str]:
+        """NLU's ``pipe.keys()``: the components' refs, in pipeline order (``pipe[ref]`` gets one)."""
+        return [c.ref for c in self.components]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._find(key) is not None
+
+    def __getitem__(self, key: str) -> Component:
+        """The component whose ref, output column or name as typed is ``key`` (any case).
+
+        Raises UnknownReferenceError (a KeyError) listing the keys otherwise.
+        """
+        found = self._find(key) if isinstance(key, str) else None
+        if found is None:
+            raise UnknownReferenceError(f"{key!r} is not a component of this pipeline; its keys are "
+                                        f"{', '.join(map(repr, self.keys()))}.", ref=str(key))
+        return found
+
+    def _find(self, key: str) -> Component | None:
+        wanted = key.strip().lower()
+        return next((c for c in self.components
+                     if wanted in (c.ref.lower(), c.column.lower(), c.requested.lower())), None)
 
     def __repr__(self) -> str:
         info = self.info()

@@ -182,3 +182,33 @@ def test_nlu_documented_token_positions_and_names(nlu_bert):
                                 "word_embedding_bert_begin", "word_embedding_bert_end",
                                 "word_embedding_bert_origin_sentence"]
     assert (df.index == 0).all() and df["word_embedding_bert_origin_sentence"].tolist() == [0] * len(df)
+
+
+def test_nlu_pipeline_keys_getitem_and_print_info(capsys):
+    pipe = easynlu.load("bert embed_sentence")
+    assert pipe.keys() == ["en.embed.bert.small_L2_128", "en.embed_sentence.minilm"] == list(pipe)
+    assert pipe["en.embed.bert.small_L2_128"] is pipe.components[0]
+    assert pipe["BERT"] is pipe.components[0]  # the name as typed
+    assert pipe["en_embed_sentence_minilm_embeddings"] is pipe.components[1]  # the output column
+    assert "embed_sentence" in [c.action for c in pipe.components] and "en.embed_sentence.minilm" in pipe
+    with pytest.raises(KeyError) as info:
+        pipe["word_embedding_glove"]
+    assert isinstance(info.value, easynlu.EasyNLUError)
+    assert str(info.value) == ("'word_embedding_glove' is not a component of this pipeline; its keys are "
+                               "'en.embed.bert.small_L2_128', 'en.embed_sentence.minilm'.")
+    pipe.print_info()
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0] == "refs: ['en.embed.bert.small_L2_128', 'en.embed_sentence.minilm']"
+    assert "loaded: False" in printed
+
+
+def test_nlu_print_components(capsys):
+    easynlu.print_components(action="embed_sentence")
+    lines = capsys.readouterr().out.splitlines()
+    expected = easynlu.models().query("action == 'embed_sentence'")
+    assert lines[0].split() == list(expected.columns) and len(lines) == 1 + len(expected)
+    assert all("embed_sentence" in line for line in lines[1:]) and "en.embed.minilm " not in "\n".join(lines)
+    easynlu.print_components(action="embed", lang="zh")
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == ["zh.embed.bert"]
+    with pytest.raises(easynlu.OptionError, match="action='ner' is not supported: use one of 'embed', 'embed_se"):
+        easynlu.print_components(action="ner")
