@@ -98,31 +98,34 @@ class Pipeline:
     # -- public API -------------------------------------------------------------------------
     # Typed as sentence-transformers' encode is: a Spark DataFrame in is typed as a Spark DataFrame out.
     @overload
-    def predict(self, data: SparkDataFrame, output_level: Level | None = None, *, positions: bool = False,
+    def predict(self, data: SparkDataFrame, output_level: Level | None = None, *, positions: bool | None = None,
                 pooling: Pooling | None = None, subword_pooling: SubwordPooling = "first",
                 layers: int | Sequence[int] = -1, layer_pooling: LayerPooling = "mean",
                 normalize: bool = False, batch_size: int | None = None, progress: bool | None = None,
                 text_column: Hashable | None = None, metadata: bool = False, drop_irrelevant_cols: bool = True,
                 keep_stranger_features: bool = True, multithread: bool = True, get_embeddings: bool = True,
-                return_spark_df: bool = False, columns: ColumnStyle = "easynlu") -> SparkDataFrame: ...
+                return_spark_df: bool = False, columns: ColumnStyle = "easynlu",
+                output_positions: bool | None = None) -> SparkDataFrame: ...
 
     @overload
-    def predict(self, data: Any, output_level: Level | None = None, *, positions: bool = False,
+    def predict(self, data: Any, output_level: Level | None = None, *, positions: bool | None = None,
                 pooling: Pooling | None = None, subword_pooling: SubwordPooling = "first",
                 layers: int | Sequence[int] = -1, layer_pooling: LayerPooling = "mean",
                 normalize: bool = False, batch_size: int | None = None, progress: bool | None = None,
                 text_column: Hashable | None = None, metadata: bool = False, drop_irrelevant_cols: bool = True,
                 keep_stranger_features: bool = True, multithread: bool = True, get_embeddings: bool = True,
-                return_spark_df: bool = False, columns: ColumnStyle = "easynlu") -> pd.DataFrame: ...
+                return_spark_df: bool = False, columns: ColumnStyle = "easynlu",
+                output_positions: bool | None = None) -> pd.DataFrame: ...
 
     @keywords_listed
-    def predict(self, data: Any, output_level: Level | None = None, *, positions: bool = False,
+    def predict(self, data: Any, output_level: Level | None = None, *, positions: bool | None = None,
                 pooling: Pooling | None = None, subword_pooling: SubwordPooling = "first",
                 layers: int | Sequence[int] = -1, layer_pooling: LayerPooling = "mean",
                 normalize: bool = False, batch_size: int | None = None, progress: bool | None = None,
                 text_column: Hashable | None = None, metadata: bool = False, drop_irrelevant_cols: bool = True,
                 keep_stranger_features: bool = True, multithread: bool = True, get_embeddings: bool = True,
-                return_spark_df: bool = False, columns: ColumnStyle = "easynlu") -> pd.DataFrame | SparkDataFrame:
+                return_spark_df: bool = False, columns: ColumnStyle = "easynlu",
+                output_positions: bool | None = None) -> pd.DataFrame | SparkDataFrame:
         """Embeddings of ``data`` as a DataFrame at token, sentence or document level.
 
         ``data`` is a str, a list/tuple/1-D array of str, a Series, or a DataFrame (its text from
@@ -130,7 +133,8 @@ class Pipeline:
         the text column (``token``, ``sentence`` or ``document``), ``start``/``end`` with
         ``positions=True``, one float32 vector column per model, then the DataFrame's other
         columns; its index repeats each input's label. The options are described in the README;
-        the last seven are NLU's (see docs/from-nlu.md), ``columns="nlu"`` gives NLU's names.
+        the last eight are NLU's (see docs/from-nlu.md), ``columns="nlu"`` gives NLU's names and
+        ``output_positions`` is NLU's older name for ``positions``.
         A Spark DataFrame in gives a lazy Spark DataFrame out (same columns, no index; see
         :mod:`easynlu.spark`).
 
@@ -143,7 +147,8 @@ class Pipeline:
                           normalize=normalize, batch_size=batch_size, progress=progress,
                           text_column=text_column, metadata=metadata, drop_irrelevant_cols=drop_irrelevant_cols,
                           keep_stranger_features=keep_stranger_features, multithread=multithread,
-                          get_embeddings=get_embeddings, return_spark_df=return_spark_df, columns=columns)
+                          get_embeddings=get_embeddings, return_spark_df=return_spark_df, columns=columns,
+                          output_positions=output_positions)
         from . import spark
 
         if spark.is_spark_dataframe(data):  # Spark in, Spark out: mapInPandas over this very method

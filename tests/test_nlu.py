@@ -212,3 +212,19 @@ def test_nlu_print_components(capsys):
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == ["zh.embed.bert"]
     with pytest.raises(easynlu.OptionError, match="action='ner' is not supported: use one of 'embed', 'embed_se"):
         easynlu.print_components(action="ner")
+
+
+def test_nlu_output_positions_is_positions():
+    pipe = easynlu.load("embed")
+    old = pipe.predict("I love NLP", output_level="token", output_positions=True)
+    assert list(old.columns[:3]) == ["token", "start", "end"] and list(old["end"]) == [1, 6, 10]
+    both = pipe.predict("I love NLP", output_level="token", positions=True, output_positions=True)
+    assert both.columns.equals(old.columns)
+    assert "start" not in pipe.predict("I love NLP", output_level="token", output_positions=False).columns
+    for positions, output_positions in ((True, False), (False, True)):
+        with pytest.raises(easynlu.OptionError, match="disagree: output_positions is NLU's older name"):
+            pipe.predict("x", positions=positions, output_positions=output_positions)
+    with pytest.raises(easynlu.OptionError, match="output_positions='yes': pass True or False"):
+        pipe.predict("x", output_positions="yes")
+    with pytest.raises(easynlu.OptionTypeError, match="output_positions"):
+        pipe.predict("x", output_position=True)  # a typo lists the valid keywords
