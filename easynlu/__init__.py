@@ -18,6 +18,7 @@ from .errors import (
     EasyNLUError,
     EasyNLUWarning,
     InputError,
+    ModelPathNotFoundError,
     ModelUnavailableError,
     OptionError,
     OptionTypeError,
@@ -40,6 +41,7 @@ _log = logging.getLogger("easynlu")
 __all__ = [
     "load",
     "models",
+    "print_components",
     "loaded_models",
     "unload",
     "download",
@@ -55,6 +57,7 @@ __all__ = [
     "EasyNLUError",
     "EasyNLUWarning",
     "InputError",
+    "ModelPathNotFoundError",
     "ModelUnavailableError",
     "OptionError",
     "OptionTypeError",
@@ -66,15 +69,16 @@ __all__ = [
 
 @keywords_listed
 @with_load_options
-def load(request: str | os.PathLike[str] | None = None, *, verbose: bool = False,
-         path: str | os.PathLike[str] | None = None, **options: Any) -> Pipeline:
+def load(request: str | os.PathLike[str] | None = None, path: str | os.PathLike[str] | None = None,
+         verbose: bool = False, **options: Any) -> Pipeline:
     """A lazy Pipeline for one or more space-separated references; nothing heavy loads yet.
 
     ``request`` holds catalogue refs (``"en.embed.bert.small_L12_128"``), NLU's refs (``"bert"``),
     ``hf:ORG/NAME`` ids or directory paths. A directory written by ``pipe.save(dir)`` loads that
     saved pipeline offline, after checking every file's sha256; options given here override the
-    saved ones. NLU's keywords: ``path=`` names a saved pipeline or a model directory (instead of
-    ``request``); ``verbose=True`` logs resolution and loading to stderr.
+    saved ones. NLU's arguments, in NLU's order (``load(request, path, verbose)``): ``path`` names a
+    saved pipeline or a model directory (instead of ``request``); ``verbose=True`` logs resolution
+    and loading to stderr. The load options after them are keywords only.
 
     ``options`` are :class:`easynlu.options.LoadOptions`' fields, checked here:
     ``device=None`` picks CUDA, then MPS, then CPU; ``gpu=True`` insists on CUDA. ``dtype``
@@ -85,8 +89,10 @@ def load(request: str | os.PathLike[str] | None = None, *, verbose: bool = False
     quantised ONNX export; ``threads`` sets ONNX Runtime's thread count. See the README's "Backends".
 
     Raises UnknownReferenceError (a KeyError) with suggestions for an unknown name;
-    OptionError for a bad option or one that cannot run with the others, for the same model
-    twice, or for both or neither of ``request`` and ``path``; OptionTypeError for an unknown
+    ModelPathNotFoundError (a FileNotFoundError) for a path that does not exist (``path=``, a
+    ``pathlib.Path``, or a request with a path separator or starting with ``.`` or ``~``);
+    OptionError for a bad option or one that cannot run with the others, for two models with one
+    column, or for both or neither of ``request`` and ``path``; OptionTypeError for an unknown
     keyword; DeviceError for ``gpu=True`` without CUDA.
     """
     from . import saved
@@ -106,7 +112,7 @@ def load(request: str | os.PathLike[str] | None = None, *, verbose: bool = False
         saved_components, saved_options = saved.read(request)
         return Pipeline(saved_components, saved_options.replace(**{**options, "offline": True}))
     load_options = LoadOptions(**options)
-    components = resolve(request)
+    components = resolve(request, path=path is not None)
     for c in components:
         _log.info("%s resolves to %s: %s model %s, column %s", request, c.ref, c.action, c.model, c.column)
     return Pipeline(components, load_options)
@@ -154,6 +160,26 @@ def models(pattern: str | None = None) -> pd.DataFrame:
     from .catalogue import models as _models
 
     return _models(pattern)
+
+
+def print_components(action: str | None = None, lang: str | None = None) -> None:
+    """NLU's ``print_components``: print the catalogue rows (as :func:`models`) for ``action`` and ``lang``.
+
+    ``action`` is "embed" or "embed_sentence" (None: both), ``lang`` a language code such as "en"
+    (None: all). Raises OptionError for another action.
+    """
+    from .catalogue import ACTIONS
+    from .catalogue import models as _models
+    from .options import check_choice
+
+    if action is not None:
+        check_choice("action", action, ACTIONS)
+    frame = _models()
+    if action is not None:
+        frame = frame[frame["action"] == action]
+    if lang is not None:
+        frame = frame[frame["language"] == lang.lower()]
+    print(frame.to_string(index=False))
 
 
 def loaded_models() -> list[LoadedModel]:

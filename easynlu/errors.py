@@ -54,6 +54,20 @@ class ModelUnavailableError(EasyNLUError, RuntimeError):
         super().__init__(text)
 
 
+class ModelPathNotFoundError(ModelUnavailableError, FileNotFoundError):
+    """A path given as a model (``path=``, or a request that looks like a path) that does not exist.
+
+    ``path`` is the absolute path that was looked for; ``except FileNotFoundError`` catches it too.
+    """
+
+    def __init__(self, message: str, path: str = "", tried: Sequence[str] = (), fix: str = ""):
+        super().__init__(message, tried, fix)
+        self.path = path
+
+    def __str__(self) -> str:  # not OSError's "[Errno ...]" form
+        return str(self.args[0]) if self.args else ""
+
+
 class InputError(EasyNLUError, TypeError, ValueError):
     """Input easynlu cannot read: a bad type at some position, or no usable text column.
 

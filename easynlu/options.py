@@ -52,7 +52,7 @@ class Options:
     """
 
     output_level: Level | None = None  # None: the first model's own level
-    positions: bool = False
+    positions: bool | None = None  # None: output_positions if given, else False
     pooling: Pooling | None = None  # None: the model's own pooling if it defines one, else mean
     subword_pooling: SubwordPooling = "first"
     layers: int | Sequence[int] = -1
@@ -68,6 +68,7 @@ class Options:
     get_embeddings: bool = True  # NLU: accepted; embeddings are always returned
     return_spark_df: bool = False  # NLU: Spark output needs Spark input (Spark in gives Spark out)
     columns: ColumnStyle = "easynlu"  # "nlu": NLU's column names and inclusive end positions
+    output_positions: bool | None = None  # NLU's older name for positions
 
     def __post_init__(self) -> None:
         if self.output_level is not None:
@@ -76,7 +77,7 @@ class Options:
             check_choice("pooling", self.pooling, POOLINGS)
         check_choice("subword_pooling", self.subword_pooling, SUBWORD_POOLINGS)
         check_choice("layer_pooling", self.layer_pooling, LAYER_POOLINGS)
-        _flag("positions", self.positions)
+        object.__setattr__(self, "positions", _positions(self.positions, self.output_positions))
         _flag("normalize", self.normalize)
         if self.progress is not None:
             _flag("progress", self.progress)
@@ -103,7 +104,8 @@ class Options:
 NAMES: tuple[str, ...] = tuple(f.name for f in fields(Options))
 # Options that shape the DataFrame only: predict takes them, embed (a numpy array) does not.
 FRAME_ONLY: tuple[str, ...] = ("output_level", "positions", "metadata", "drop_irrelevant_cols",
-                               "keep_stranger_features", "multithread", "get_embeddings", "return_spark_df", "columns")
+                               "keep_stranger_features", "multithread", "get_embeddings", "return_spark_df", "columns",
+                               "output_positions")
 
 
 # -- load()'s options: how a model runs ------------------------------------------------------------
@@ -285,6 +287,17 @@ def check_choice(name: str, value: object, allowed: Sequence[str]) -> None:
     """Raise OptionError naming ``name`` and the ``allowed`` values unless ``value`` is one of them."""
     if not isinstance(value, str) or value not in allowed:
         raise OptionError(f"{name}={value!r} is not supported: use one of {', '.join(map(repr, allowed))}.")
+
+
+def _positions(positions: object, output_positions: object) -> bool:
+    """``positions``, or NLU's older ``output_positions``; OptionError when both are given and differ."""
+    for name, value in (("positions", positions), ("output_positions", output_positions)):
+        if value is not None:
+            _flag(name, value)
+    if positions is not None and output_positions is not None and bool(positions) != bool(output_positions):
+        raise OptionError(f"positions={positions!r} and output_positions={output_positions!r} disagree: "
+                          f"output_positions is NLU's older name for positions, so pass only positions.")
+    return bool(positions if positions is not None else output_positions)
 
 
 def _flag(name: str, value: object) -> None:

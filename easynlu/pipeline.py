@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 
 from . import loaded
-from .errors import OptionError
+from .errors import OptionError, UnknownReferenceError
 from .options import ColumnStyle, LayerPooling, Level, LoadOptions, Options, Pooling, SubwordPooling, keywords_listed
 from .resolve import Component
 
@@ -98,31 +98,34 @@ class Pipeline:
     # -- public API -------------------------------------------------------------------------
     # Typed as sentence-transformers' encode is: a Spark DataFrame in is typed as a Spark DataFrame out.
     @overload
-    def predict(self, data: SparkDataFrame, output_level: Level | None = None, *, positions: bool = False,
+    def predict(self, data: SparkDataFrame, output_level: Level | None = None, *, positions: bool | None = None,
                 pooling: Pooling | None = None, subword_pooling: SubwordPooling = "first",
                 layers: int | Sequence[int] = -1, layer_pooling: LayerPooling = "mean",
                 normalize: bool = False, batch_size: int | None = None, progress: bool | None = None,
                 text_column: Hashable | None = None, metadata: bool = False, drop_irrelevant_cols: bool = True,
                 keep_stranger_features: bool = True, multithread: bool = True, get_embeddings: bool = True,
-                return_spark_df: bool = False, columns: ColumnStyle = "easynlu") -> SparkDataFrame: ...
+                return_spark_df: bool = False, columns: ColumnStyle = "easynlu",
+                output_positions: bool | None = None) -> SparkDataFrame: ...
 
     @overload
-    def predict(self, data: Any, output_level: Level | None = None, *, positions: bool = False,
+    def predict(self, data: Any, output_level: Level | None = None, *, positions: bool | None = None,
                 pooling: Pooling | None = None, subword_pooling: SubwordPooling = "first",
                 layers: int | Sequence[int] = -1, layer_pooling: LayerPooling = "mean",
                 normalize: bool = False, batch_size: int | None = None, progress: bool | None = None,
                 text_column: Hashable | None = None, metadata: bool = False, drop_irrelevant_cols: bool = True,
                 keep_stranger_features: bool = True, multithread: bool = True, get_embeddings: bool = True,
-                return_spark_df: bool = False, columns: ColumnStyle = "easynlu") -> pd.DataFrame: ...
+                return_spark_df: bool = False, columns: ColumnStyle = "easynlu",
+                output_positions: bool | None = None) -> pd.DataFrame: ...
 
     @keywords_listed
-    def predict(self, data: Any, output_level: Level | None = None, *, positions: bool = False,
+    def predict(self, data: Any, output_level: Level | None = None, *, positions: bool | None = None,
                 pooling: Pooling | None = None, subword_pooling: SubwordPooling = "first",
                 layers: int | Sequence[int] = -1, layer_pooling: LayerPooling = "mean",
                 normalize: bool = False, batch_size: int | None = None, progress: bool | None = None,
                 text_column: Hashable | None = None, metadata: bool = False, drop_irrelevant_cols: bool = True,
                 keep_stranger_features: bool = True, multithread: bool = True, get_embeddings: bool = True,
-                return_spark_df: bool = False, columns: ColumnStyle = "easynlu") -> pd.DataFrame | SparkDataFrame:
+                return_spark_df: bool = False, columns: ColumnStyle = "easynlu",
+                output_positions: bool | None = None) -> pd.DataFrame | SparkDataFrame:
         """Embeddings of ``data`` as a DataFrame at token, sentence or document level.
 
         ``data`` is a str, a list/tuple/1-D array of str, a Series, or a DataFrame (its text from
@@ -130,7 +133,8 @@ class Pipeline:
         the text column (``token``, ``sentence`` or ``document``), ``start``/``end`` with
         ``positions=True``, one float32 vector column per model, then the DataFrame's other
         columns; its index repeats each input's label. The options are described in the README;
-        the last seven are NLU's (see docs/from-nlu.md), ``columns="nlu"`` gives NLU's names.
+        the last eight are NLU's (see docs/from-nlu.md), ``columns="nlu"`` gives NLU's names and
+        ``output_positions`` is NLU's older name for ``positions``.
         A Spark DataFrame in gives a lazy Spark DataFrame out (same columns, no index; see
         :mod:`easynlu.spark`).
 
@@ -143,7 +147,8 @@ class Pipeline:
                           normalize=normalize, batch_size=batch_size, progress=progress,
                           text_column=text_column, metadata=metadata, drop_irrelevant_cols=drop_irrelevant_cols,
                           keep_stranger_features=keep_stranger_features, multithread=multithread,
-                          get_embeddings=get_embeddings, return_spark_df=return_spark_df, columns=columns)
+                          get_embeddings=get_embeddings, return_spark_df=return_spark_df, columns=columns,
+                          output_positions=output_positions)
         from . import spark
 
         if spark.is_spark_dataframe(data):  # Spark in, Spark out: mapInPandas over this very method
@@ -300,6 +305,38 @@ class Pipeline:
             "backend": placed.backend if placed else (given.backend or "not chosen yet"),
             "loaded": self.loaded,
         }
+
+    def print_info(self) -> None:
+        """NLU's ``print_info``: print :meth:`info`, one ``name: value`` line each."""
+        for name, value in self.info().items():
+            print(f"{name}: {value}")
+
+    # -- NLU's component access: keys are the component refs -------------------------------------
+    def keys(self) -> list[str]:
+        """NLU's ``pipe.keys()``: the components' refs, in pipeline order (``pipe[ref]`` gets one)."""
+        return [c.ref for c in self.components]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._find(key) is not None
+
+    def __getitem__(self, key: str) -> Component:
+        """The component whose ref, output column or name as typed is ``key`` (any case).
+
+        Raises UnknownReferenceError (a KeyError) listing the keys otherwise.
+        """
+        found = self._find(key) if isinstance(key, str) else None
+        if found is None:
+            raise UnknownReferenceError(f"{key!r} is not a component of this pipeline; its keys are "
+                                        f"{', '.join(map(repr, self.keys()))}.", ref=str(key))
+        return found
+
+    def _find(self, key: str) -> Component | None:
+        wanted = key.strip().lower()
+        return next((c for c in self.components
+                     if wanted in (c.ref.lower(), c.column.lower(), c.requested.lower())), None)
 
     def __repr__(self) -> str:
         info = self.info()

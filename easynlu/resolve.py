@@ -10,6 +10,8 @@ file). Nothing heavy is imported here: resolving a request is instant and needs 
 from __future__ import annotations
 
 import difflib
+import functools
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -17,9 +19,11 @@ from typing import Literal
 
 from . import catalogue, useraliases
 from .catalogue import Entry
-from .errors import OptionError, OptionTypeError, UnknownReferenceError
+from .errors import ModelPathNotFoundError, OptionError, OptionTypeError, UnknownReferenceError
 
+_log = logging.getLogger(__name__)
 SENTENCE_PREFIX = "embed_sentence:"
+SUGGEST_CUTOFF = 0.75  # difflib ratio: lower suggests noise ("sentiment" -> "en.embed_sentence")
 HF_PREFIX = "hf:"
 _HF_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?"
 _HF_ID = re.compile(rf"^(?:{_HF_PART}/)?{_HF_PART}$")
@@ -58,19 +62,25 @@ def column_name(ref: str) -> str:
     return f"{name}_embeddings"
 
 
-def resolve(request: str | os.PathLike[str]) -> tuple[Component, ...]:
+def resolve(request: str | os.PathLike[str], *, path: bool = False) -> tuple[Component, ...]:
     """Resolve a request of one or more whitespace-separated references, in order.
 
-    A ``pathlib.Path``, or a whole request naming an existing directory, is one local model even
-    when its path holds spaces. Raises UnknownReferenceError (a KeyError) for a name it cannot
-    resolve, with suggestions; OptionError for the same model twice; OptionTypeError (a
-    TypeError) for a request that is not a string or a path.
+    A ``pathlib.Path``, ``path=True``, or a whole request naming an existing directory, is one
+    local model even when its path holds spaces. Raises ModelPathNotFoundError (a
+    FileNotFoundError) for a path that does not exist: a Path, ``path=True``, or a name with a
+    path separator or starting with ``.`` or ``~`` (``ORG/NAME``, which may be a Hugging Face id,
+    is an UnknownReferenceError). Raises UnknownReferenceError (a KeyError) for a name it cannot
+    resolve, with suggestions; OptionError for two different components with the same
+    column (a model named twice is kept once); OptionTypeError (a TypeError) for a request
+    that is not a string or a path.
     """
     if isinstance(request, os.PathLike):
-        request = os.fspath(request)
+        request, path = os.fspath(request), True
     if not isinstance(request, str):
         raise OptionTypeError(f"a model request must be a str or a path, got {type(request).__name__}: "
                               f"write e.g. easynlu.load('en.embed.bert.small_L12_128').")
+    if path:
+        return (_directory(request, "embed", request),)
     whole = request.strip()
     for prefix in ("", SENTENCE_PREFIX):
         if whole.lower().startswith(prefix) and os.path.isdir(os.path.expanduser(whole[len(prefix):])):
@@ -82,16 +92,26 @@ def resolve(request: str | os.PathLike[str]) -> tuple[Component, ...]:
             f"'en.embed.bert.small_L12_128'. {_HELP}",
             ref=request,
         )
-    components = tuple(_resolve_one(token) for token in tokens)
-    seen: dict[str, str] = {}  # column -> the token that made it
+    return _unique(request, tokens, [_resolve_one(token) for token in tokens])
+
+
+def _unique(request: str, tokens: list[str], components: list[Component]) -> tuple[Component, ...]:
+    """``components`` with a model named twice kept once (as NLU does); OptionError when two
+    different models would make the same column."""
+    kept: dict[str, tuple[str, Component]] = {}  # column -> the first token that made it, its component
     for token, comp in zip(tokens, components, strict=True):
-        if comp.column in seen:
+        if comp.column not in kept:
+            kept[comp.column] = (token, comp)
+        elif kept[comp.column][1] == comp:
+            _log.info("%s in request %r names %s again: it is loaded once, with one column %s",
+                      token, request, comp.ref, comp.column)
+        else:
+            first, other = kept[comp.column]
             raise OptionError(
-                f"{seen[comp.column]!r} and {token!r} in request {request!r} both produce the column "
-                f"{comp.column!r} ({comp.ref}); each model may appear only once in a pipeline."
+                f"{first!r} and {token!r} in request {request!r} both produce the column {comp.column!r} "
+                f"({other.action} {other.model} and {comp.action} {comp.model}): drop one, or rename a directory."
             )
-        seen[comp.column] = token
-    return components
+    return tuple(comp for _, comp in kept.values())
 
 
 def _resolve_one(token: str, user_aliases: bool = True) -> Component:
@@ -126,19 +146,34 @@ def _resolve_one(token: str, user_aliases: bool = True) -> Component:
         if target is not None:  # a user alias names one canonical ref, hf: id or directory
             return _resolve_one(target, user_aliases=False)
 
-    path = os.path.expanduser(rest)
-    if os.path.isdir(path):
-        path = os.path.abspath(path)
-        return Component(path, action or "embed", path, "path", column_name(path))
+    if os.path.isdir(os.path.expanduser(rest)):
+        return _directory(rest, action or "embed", token)
+    hub = _hub_component(rest, action)
+    if hub is not None:
+        return hub
     if _looks_like_path(rest) or action is not None:
-        what = "is not a directory" if os.path.exists(path) else "does not exist"
-        hint = ""
-        if _HF_ID.match(rest) and not rest.startswith((".", "~")):
-            hint = f" For a Hugging Face model, write 'hf:{rest}'."
-        raise UnknownReferenceError(
-            f"{token!r}: the directory {os.path.abspath(path)!r} {what}.{hint} {_HELP}", ref=token
-        )
+        if _HF_ID.match(rest) and not rest.startswith((".", "~")):  # ORG/NAME: a Hub id or a directory
+            where = os.path.abspath(os.path.expanduser(rest))
+            close = suggest(rest)
+            raise UnknownReferenceError(
+                f"{token!r} is not a catalogue name, and the directory {where!r} does not exist.{_did_you_mean(close)} "
+                f"For a Hugging Face model, write 'hf:{rest}'. {_HELP}", ref=token, suggestions=close)
+        return _directory(rest, action or "embed", token)
     raise _unknown(token)
+
+
+def _directory(rest: str, action: Literal["embed", "embed_sentence"], token: str) -> Component:
+    """The local model directory ``rest``; ModelPathNotFoundError if there is nothing there."""
+    path = os.path.abspath(os.path.expanduser(rest))
+    if os.path.isdir(path):
+        return Component(path, action, path, "path", column_name(path))
+    if os.path.exists(path):
+        raise UnknownReferenceError(f"{token!r}: {path!r} is not a directory: pass the directory of a saved "
+                                    f"pipeline or of a model (config.json and weights). {_HELP}", ref=token)
+    raise ModelPathNotFoundError(
+        f"{token!r}: the path {path!r} does not exist.", path=path,
+        fix="pass the directory of a saved pipeline (pipe.save(dir)) or of a model (config.json and weights); "
+            "check the spelling and the working directory (" + os.getcwd() + ").")
 
 
 def _lookup(name: str, token: str) -> Entry | None:
@@ -160,6 +195,36 @@ def _lookup(name: str, token: str) -> Entry | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def _hub_names() -> dict[str, str]:
+    """Each catalogue model's Hugging Face id and its last part, lowercased -> the id."""
+    names: dict[str, str] = {}
+    for entry in catalogue.entries().values():
+        names.setdefault(entry.model.lower(), entry.model)
+        names.setdefault(entry.model.split("/")[-1].lower(), entry.model)
+    return names
+
+
+def _hub_component(name: str, action: Literal["embed_sentence"] | None) -> Component | None:
+    """The catalogue entry whose Hugging Face id is ``name`` (or its last part), or None.
+
+    Its ``embed`` entry unless ``action`` says otherwise; an ``hf:`` component when the catalogue
+    has no entry for that action.
+    """
+    model = _hub_names().get(name.strip().lower())
+    if model is None:
+        return None
+    wanted = action or "embed"
+    entries = catalogue.for_model(model)
+    entry = next((e for e in entries if e.action == wanted), None)
+    if entry is None:
+        return _hf_component(HF_PREFIX + model, wanted) if action else None
+    others = [e.ref for e in entries if e is not entry]
+    _log.info("%s is the Hugging Face model %s: loading its catalogue entry %s%s", name.strip(), model, entry.ref,
+              f" (also: {', '.join(others)})" if others else "")
+    return Component(entry.ref, entry.action, entry.model, "catalogue", column_name(entry.ref), entry, name.strip())
+
+
 def _hf_component(token: str, action: Literal["embed", "embed_sentence"]) -> Component:
     model = token[len(HF_PREFIX):]
     if not _HF_ID.match(model) or "--" in model or ".." in model or len(model) > 96:
@@ -177,25 +242,27 @@ def _looks_like_path(token: str) -> bool:
 
 
 def suggest(name: str, n: int = 3) -> tuple[str, ...]:
-    """Up to ``n`` catalogue names close to ``name`` (as given or with ``en.`` in front)."""
+    """Up to ``n`` names close to ``name``: catalogue names (as given or with ``en.`` in front), and the
+    Hugging Face ids of catalogue models (whole, or their last part when ``name`` has no ``/``)."""
     spelled = {x.lower(): x for x in catalogue.names()}
+    hub = {key: (model if "/" in key else model.split("/")[-1]) for key, model in _hub_names().items()
+           if ("/" in key) == ("/" in name)}
     scores: dict[str, float] = {}
-    for query in {name.lower(), "en." + name.lower()}:
-        for match in difflib.get_close_matches(query, spelled, n=n, cutoff=0.6):
+    for query, pool in ((name.lower(), spelled), ("en." + name.lower(), spelled), (name.lower(), hub)):
+        for match in difflib.get_close_matches(query, pool, n=n, cutoff=SUGGEST_CUTOFF):
             ratio = difflib.SequenceMatcher(None, query, match).ratio()
-            scores[match] = max(scores.get(match, 0.0), ratio)
-    best = sorted(scores, key=lambda m: (-scores[m], m))[:n]
-    return tuple(spelled[m] for m in best)
+            scores[pool[match]] = max(scores.get(pool[match], 0.0), ratio)
+    return tuple(sorted(scores, key=lambda m: (-scores[m], m))[:n])
+
+
+def _did_you_mean(suggestions: tuple[str, ...]) -> str:
+    return " Did you mean " + ", ".join(repr(s) for s in suggestions) + "?" if suggestions else ""
 
 
 def _unknown(token: str) -> UnknownReferenceError:
     suggestions = suggest(token)
-    if suggestions:
-        did_you_mean = " Did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
-    else:
-        did_you_mean = ""
     return UnknownReferenceError(
-        f"Unknown model reference {token!r}.{did_you_mean} {_HELP}", ref=token, suggestions=suggestions
+        f"Unknown model reference {token!r}.{_did_you_mean(suggestions)} {_HELP}", ref=token, suggestions=suggestions
     )
 
 

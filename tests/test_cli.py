@@ -272,7 +272,7 @@ def test_cli_model_unavailable_is_one_line_exit_2(capsys):
 
 
 def test_cli_bad_usage_exits_2(capsys):
-    assert cli.main(["predict", "x", "--model", "embed embed"]) == 2  # the same model twice
+    assert cli.main(["predict", "x", "--model", "embed_sentence:hf:a/b hf:a/b"]) == 2  # two models, one column
     assert capsys.readouterr().err.startswith("error: ")
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["predict", "-", "-"])

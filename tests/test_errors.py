@@ -10,6 +10,7 @@ ERRORS = {
     "OptionError": ValueError,
     "OptionTypeError": TypeError,
     "ModelUnavailableError": RuntimeError,
+    "ModelPathNotFoundError": FileNotFoundError,
     "InputError": TypeError,
     "DeviceError": RuntimeError,
     "OutOfMemoryError": RuntimeError,
@@ -37,6 +38,21 @@ def test_errors_model_unavailable_carries_tried_and_fix():
     assert (str(bare), bare.tried, bare.fix) == ("Broken.", (), "")
 
 
+def test_errors_model_path_not_found_is_a_model_unavailable_file_not_found():
+    assert issubclass(easynlu.ModelPathNotFoundError, easynlu.ModelUnavailableError)
+    err = easynlu.ModelPathNotFoundError("'x': the path '/x' does not exist.", path="/x", fix="check it")
+    assert str(err) == "'x': the path '/x' does not exist.\nTo fix: check it" and err.path == "/x"
+
+
+@pytest.mark.parametrize("call", [lambda: easynlu.load(path="/missing"), lambda: easynlu.load("/missing/dir"),
+                                  lambda: easynlu.load("./typo-dir")], ids=["path=", "absolute", "relative"])
+def test_errors_a_missing_path_is_a_missing_file(call, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist") as info:
+        call()
+    assert isinstance(info.value, easynlu.ModelPathNotFoundError) and "catalogue" not in str(info.value)
+
+
 def test_errors_unknown_reference_message_is_not_quoted():
     err = easynlu.UnknownReferenceError("Unknown model reference 'x'.", ref="x", suggestions=["a"])
     assert str(err) == "Unknown model reference 'x'." and err.suggestions == ("a",)
@@ -44,7 +60,7 @@ def test_errors_unknown_reference_message_is_not_quoted():
 
 @pytest.mark.parametrize("call", [
     lambda: easynlu.load(42),
-    lambda: easynlu.load("embed embed"),
+    lambda: easynlu.load("embed_sentence:hf:a/b hf:a/b"),
     lambda: easynlu.load("en.embed.bert.smal"),
     lambda: easynlu.load("embed").predict("x", output_level="words"),
     lambda: easynlu.load("embed").embed(["x"], batch_size=-1),
@@ -55,7 +71,7 @@ def test_errors_unknown_reference_message_is_not_quoted():
     lambda: easynlu.set_alias("two words", "embed"),
     lambda: easynlu.remove_alias("never-set"),
     lambda: easynlu.unload("no.such.model"),
-], ids=["request-type", "same-model-twice", "unknown-ref", "level", "batch-size", "input", "layers",
+], ids=["request-type", "same-column-twice", "unknown-ref", "level", "batch-size", "input", "layers",
         "offline", "device", "alias-name", "alias-missing", "unload-unknown"])
 def test_errors_one_except_catches_every_user_mistake(call):
     with pytest.raises(easynlu.EasyNLUError):

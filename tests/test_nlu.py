@@ -34,6 +34,26 @@ def test_nlu_load_keywords(tiny_bert, tmp_path, capfd):
         easynlu.load()  # says what is missing, not "not both"
 
 
+def test_nlu_load_takes_path_and_verbose_in_nlus_positional_order(tiny_bert, capfd):
+    import inspect
+
+    params = inspect.signature(easynlu.load).parameters
+    assert list(params)[:4] == ["request", "path", "verbose", "device"]
+    assert [params[n].kind.name for n in ("request", "path", "verbose", "device")] == [
+        "POSITIONAL_OR_KEYWORD", "POSITIONAL_OR_KEYWORD", "POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY"]
+    easynlu.unload(str(tiny_bert))
+    capfd.readouterr()
+    pipe = easynlu.load(None, str(tiny_bert), True)  # nlu.load(request, path, verbose)
+    assert pipe.components[0].model == str(tiny_bert) and "resolves to" in capfd.readouterr().err
+    easynlu.load(None, str(tiny_bert), False)  # and quiet again
+    with pytest.raises(easynlu.OptionError, match="not both"):
+        easynlu.load("embed", str(tiny_bert))
+    with pytest.raises(easynlu.OptionTypeError, match="Its arguments are: request, path, verbose, device"):
+        easynlu.load("embed", None, False, True)  # gpu is a keyword here
+    with pytest.raises(easynlu.ModelPathNotFoundError, match="does not exist"):
+        easynlu.load(None, "embed")  # a path, even when it reads as a ref
+
+
 @pytest.mark.parametrize("call", ["load", "predict", "embed"])
 def test_nlu_unknown_keyword_is_a_type_error_listing_the_valid_ones(call):
     pipe = easynlu.load("embed")
@@ -164,3 +184,49 @@ def test_nlu_documented_token_positions_and_names(nlu_bert):
                                 "word_embedding_bert_begin", "word_embedding_bert_end",
                                 "word_embedding_bert_origin_sentence"]
     assert (df.index == 0).all() and df["word_embedding_bert_origin_sentence"].tolist() == [0] * len(df)
+
+
+def test_nlu_pipeline_keys_getitem_and_print_info(capsys):
+    pipe = easynlu.load("bert embed_sentence")
+    assert pipe.keys() == ["en.embed.bert.small_L2_128", "en.embed_sentence.minilm"] == list(pipe)
+    assert pipe["en.embed.bert.small_L2_128"] is pipe.components[0]
+    assert pipe["BERT"] is pipe.components[0]  # the name as typed
+    assert pipe["en_embed_sentence_minilm_embeddings"] is pipe.components[1]  # the output column
+    assert "embed_sentence" in [c.action for c in pipe.components] and "en.embed_sentence.minilm" in pipe
+    with pytest.raises(KeyError) as info:
+        pipe["word_embedding_glove"]
+    assert isinstance(info.value, easynlu.EasyNLUError)
+    assert str(info.value) == ("'word_embedding_glove' is not a component of this pipeline; its keys are "
+                               "'en.embed.bert.small_L2_128', 'en.embed_sentence.minilm'.")
+    pipe.print_info()
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0] == "refs: ['en.embed.bert.small_L2_128', 'en.embed_sentence.minilm']"
+    assert "loaded: False" in printed
+
+
+def test_nlu_print_components(capsys):
+    easynlu.print_components(action="embed_sentence")
+    lines = capsys.readouterr().out.splitlines()
+    expected = easynlu.models().query("action == 'embed_sentence'")
+    assert lines[0].split() == list(expected.columns) and len(lines) == 1 + len(expected)
+    assert all("embed_sentence" in line for line in lines[1:]) and "en.embed.minilm " not in "\n".join(lines)
+    easynlu.print_components(action="embed", lang="zh")
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == ["zh.embed.bert"]
+    with pytest.raises(easynlu.OptionError, match="action='ner' is not supported: use one of 'embed', 'embed_se"):
+        easynlu.print_components(action="ner")
+
+
+def test_nlu_output_positions_is_positions():
+    pipe = easynlu.load("embed")
+    old = pipe.predict("I love NLP", output_level="token", output_positions=True)
+    assert list(old.columns[:3]) == ["token", "start", "end"] and list(old["end"]) == [1, 6, 10]
+    both = pipe.predict("I love NLP", output_level="token", positions=True, output_positions=True)
+    assert both.columns.equals(old.columns)
+    assert "start" not in pipe.predict("I love NLP", output_level="token", output_positions=False).columns
+    for positions, output_positions in ((True, False), (False, True)):
+        with pytest.raises(easynlu.OptionError, match="disagree: output_positions is NLU's older name"):
+            pipe.predict("x", positions=positions, output_positions=output_positions)
+    with pytest.raises(easynlu.OptionError, match="output_positions='yes': pass True or False"):
+        pipe.predict("x", output_positions="yes")
+    with pytest.raises(easynlu.OptionTypeError, match="output_positions"):
+        pipe.predict("x", output_position=True)  # a typo lists the valid keywords

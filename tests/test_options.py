@@ -148,7 +148,7 @@ def test_options_every_load_option_is_a_keyword_of_load_and_a_flag_of_the_cli():
     for option in dataclasses.fields(LoadOptions):
         assert signature.parameters[option.name].default == option.default
         assert signature.parameters[option.name].kind is inspect.Parameter.KEYWORD_ONLY
-    with pytest.raises(easynlu.OptionTypeError, match="Its arguments are: request, verbose, path, device, gpu"):
+    with pytest.raises(easynlu.OptionTypeError, match="Its arguments are: request, path, verbose, device, gpu"):
         easynlu.load("embed", devices="cpu")
     parser = cli._parser()
     for command in ("predict", "save"):

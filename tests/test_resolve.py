@@ -6,7 +6,14 @@ import os
 import pytest
 
 from easynlu.catalogue import aliases, entries, nlu_not_available, nlu_refs
-from easynlu.errors import EasyNLUError, OptionError, OptionTypeError, UnknownReferenceError
+from easynlu.errors import (
+    EasyNLUError,
+    ModelPathNotFoundError,
+    ModelUnavailableError,
+    OptionError,
+    OptionTypeError,
+    UnknownReferenceError,
+)
 from easynlu.resolve import Component, column_name, resolve
 
 MINI_12_128 = ("en.embed.bert.small_L12_128", "embed", "catalogue", "en_embed_bert_small_L12_128_embeddings")
@@ -164,9 +171,29 @@ def test_resolve_catalogue_wins_over_directory(tmp_path, monkeypatch):
 def test_resolve_missing_directory(tmp_path, monkeypatch, token):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
-    with pytest.raises(UnknownReferenceError, match="does not exist") as info:
+    with pytest.raises(ModelPathNotFoundError, match="does not exist") as info:
         resolve(token)
-    assert isinstance(info.value, KeyError) and info.value.ref == token
+    err = info.value
+    assert isinstance(err, FileNotFoundError) and isinstance(err, ModelUnavailableError)
+    assert not isinstance(err, KeyError) and "easynlu.models()" not in str(err)
+    assert str(err).startswith(f"{token!r}: the path ") and err.path == os.path.abspath(os.path.expanduser(token))
+
+
+@pytest.mark.parametrize("token", ["embed", "typo-dir", "google/bert_uncased_L-2_H-128_A-2"])
+def test_resolve_path_true_is_always_a_path(tmp_path, monkeypatch, token):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelPathNotFoundError, match="does not exist"):
+        resolve(token, path=True)
+    with pytest.raises(ModelPathNotFoundError, match="does not exist"):
+        resolve(tmp_path / token)  # a pathlib.Path is a path too
+    (tmp_path / token).mkdir(parents=True)
+    assert resolve(token, path=True)[0].source == "path"
+
+
+def test_resolve_plain_word_stays_unknown_reference(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UnknownReferenceError, match="Unknown model reference 'typo-dir'"):
+        resolve("typo-dir")
 
 
 def test_resolve_file_is_not_a_directory(tmp_path):
@@ -178,8 +205,8 @@ def test_resolve_file_is_not_a_directory(tmp_path):
 
 def test_resolve_bare_hub_id_hints_hf_prefix(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(UnknownReferenceError, match="write 'hf:google-bert/bert-base-uncased'"):
-        resolve("google-bert/bert-base-uncased")
+    with pytest.raises(UnknownReferenceError, match="write 'hf:FacebookAI/roberta-base'"):
+        resolve("FacebookAI/roberta-base")
 
 
 # ---- errors ------------------------------------------------------------------------------------
@@ -240,10 +267,20 @@ def test_resolve_sentence_prefix_on_catalogue_ref():
     assert info.value.suggestions == ("en.embed_sentence.bert.base_uncased",)
 
 
+@pytest.mark.parametrize("request_, expected", [
+    ("embed embed", [MINILM]),
+    ("en.embed en.embed.minilm", [MINILM]),
+    ("embed.bert.tiny EN.EMBED.BERT.SMALL_L2_128 embed", [cat("en.embed.bert.small_L2_128"), MINILM]),
+    ("hf:a/b embed_sentence hf:a/b", [("hf:a/b", "embed", "hf", "hf_a_b_embeddings"), MINILM_S]),
+])
+def test_resolve_same_model_twice_is_loaded_once(request_, expected, caplog):
+    with caplog.at_level("INFO", logger="easynlu"):
+        got = resolve(request_)
+    assert [(c.ref, c.action, c.source, c.column) for c in got] == expected
+    assert "is loaded once, with one column" in caplog.text
+
+
 @pytest.mark.parametrize("request_, column", [
-    ("en.embed en.embed.minilm", "en_embed_minilm_embeddings"),
-    ("embed.bert.tiny EN.EMBED.BERT.SMALL_L2_128", "en_embed_bert_small_L2_128_embeddings"),
-    ("hf:a/b hf:a/b", "hf_a_b_embeddings"),
     ("embed_sentence:hf:a/b hf:a/b", "hf_a_b_embeddings"),
     ("hf:a/b-c hf:a/b_c", "hf_a_b_c_embeddings"),
 ])
@@ -280,3 +317,47 @@ def test_resolve_token_and_sentence_variants_coexist():
 ])
 def test_resolve_column_name(ref, column):
     assert column_name(ref) == column
+
+
+# ---- Hugging Face ids of catalogue models, and suggestions ---------------------------------------
+
+
+@pytest.mark.parametrize("request_, ref", [
+    ("all-MiniLM-L6-v2", "en.embed.minilm"),
+    ("sentence-transformers/all-MiniLM-L6-v2", "en.embed.minilm"),
+    ("SENTENCE-TRANSFORMERS/ALL-MINILM-L6-V2", "en.embed.minilm"),
+    ("google/bert_uncased_L-2_H-128_A-2", "en.embed.bert.small_L2_128"),
+    ("bert_uncased_l-2_h-128_a-2", "en.embed.bert.small_L2_128"),
+    ("embed_sentence:all-MiniLM-L6-v2", "en.embed_sentence.minilm"),
+])
+def test_resolve_hub_id_of_a_catalogue_model(request_, ref, tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level("INFO", logger="easynlu"):
+        (comp,) = resolve(request_)
+    assert (comp.ref, comp.source, comp.column) == (ref, "catalogue", column_name(ref))
+    assert f"loading its catalogue entry {ref}" in caplog.text
+
+
+def test_resolve_directory_wins_over_hub_id(tmp_path, monkeypatch):
+    (tmp_path / "google" / "bert_uncased_L-2_H-128_A-2").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert resolve("google/bert_uncased_L-2_H-128_A-2")[0].source == "path"
+    assert resolve("hf:google/bert_uncased_L-2_H-128_A-2")[0].source == "hf"
+
+
+@pytest.mark.parametrize("token, first", [
+    ("all-MiniLM-L6", "all-MiniLM-L6-v2"),
+    ("google/bert_uncased_L-2_H-128_A-3", "google/bert_uncased_L-2_H-128_A-2"),
+])
+def test_resolve_close_hub_ids_are_suggested(token, first, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UnknownReferenceError, match=f"Did you mean {first!r}") as info:
+        resolve(token)
+    assert info.value.suggestions[0] == first
+
+
+@pytest.mark.parametrize("token", ["sentiment", "ner", "classify"])
+def test_resolve_no_far_fetched_suggestions(token):
+    with pytest.raises(UnknownReferenceError) as info:
+        resolve(token)
+    assert info.value.suggestions == () and "Did you mean" not in str(info.value)
