@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -188,6 +189,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--output and --text-column go with --input FILE")
         if args.output and Path(args.output).suffix.lower() not in OUTPUTS:
             parser.error(f"--output must end in {', '.join(OUTPUTS)}")
+    with warnings.catch_warnings():  # restores showwarning when the command ends
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command; its exit status."""
     try:
         args.run(args)
     except EasyNLUError as err:
@@ -217,6 +225,13 @@ def _one_line(err: EasyNLUError) -> str:
     else:
         line = str(err)
     return " ".join(part.strip() for part in line.splitlines() if part.strip())
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """A warning as one line on stderr, ``warning: <message>``, without the source line."""
+    text = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    print(f"warning: {text}", file=sys.stderr, flush=True)
 
 
 def _silence_stdout() -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -280,6 +281,24 @@ def test_cli_bad_usage_exits_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["predict", "x", "--level", "word"])
     assert exit_info.value.code == 2
+
+
+def test_cli_warnings_are_one_line_each_on_stderr(minilm, tmp_path, monkeypatch, capsys):
+    from easynlu.backends import device
+
+    path = tmp_path / "in.csv"  # two string columns, no 'text': easynlu warns which one it uses
+    path.write_text("a,b\nI love NLP,x\n", encoding="utf-8")
+    monkeypatch.setattr(device, "cpu_flags", lambda: frozenset({"avx2"}))  # no bf16 instructions
+    monkeypatch.setattr(device, "_warned_slow_bf16", False)
+    shown_before = warnings.showwarning
+    argv = ["predict", "--input", str(path), "--format", "json", "--dtype", "bfloat16", "--backend", "torch"]
+    assert cli.main(argv) == 0
+    assert warnings.showwarning is shown_before  # put back when the command ends
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and all(line.startswith("warning: ") for line in lines), lines
+    assert "several string columns ['a', 'b']" in lines[0] or "several string columns ['a', 'b']" in lines[1]
+    assert any("dtype='bfloat16' on the CPU" in line for line in lines)
+    assert not any(".py" in line or "Warning:" in line for line in lines)
 
 
 def test_cli_one_line_error_message():
