@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import warnings
 from dataclasses import fields
@@ -104,8 +105,9 @@ def _add_predict_command(commands: argparse._SubParsersAction) -> None:
                               "(default: the model's own pooling if it defines one, else mean)")
     predict.add_argument("--subword-pooling", choices=SUBWORD_POOLINGS, default=DEFAULTS.subword_pooling,
                          help=f"a word's vector from its wordpieces (default: {DEFAULTS.subword_pooling})")
-    predict.add_argument("--layers", type=int, nargs="+", default=[DEFAULTS.layers], metavar="N",
-                         help="hidden layer(s) to read; -1 is the last (default: -1)")
+    predict.add_argument("--layers", type=_layer_list, default=[DEFAULTS.layers], metavar="N[,N...]",
+                         help="hidden layer(s) to read, comma-separated: -1 is the last, -1,-2 the last two "
+                              "(default: -1)")
     predict.add_argument("--layer-pooling", choices=LAYER_POOLINGS, default=DEFAULTS.layer_pooling,
                          help=f"with several --layers: average or concatenate them (default: {DEFAULTS.layer_pooling})")
     predict.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, metavar="N",
@@ -119,6 +121,26 @@ def _add_predict_command(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("--stdin", choices=("lines", "whole"), default="lines",
                          help="with '-': one text per line (default), or all of standard input as one text")
     predict.set_defaults(run=_predict)
+
+
+def _layer_list(value: str) -> list[int]:
+    """``--layers``: one layer (``-1``) or a comma-separated list (``-1,-2``)."""
+    try:
+        return [int(part) for part in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a layer or comma-separated layers, e.g. -1 or -1,-2; "
+                                         f"got {value!r}") from None
+
+
+def _joined_layers(argv: list[str]) -> list[str]:
+    """``--layers -1,-2`` as ``--layers=-1,-2``: argparse reads a value like -1,-2 as an unknown option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] == "--layers" and "--" not in out and re.match(r"-\d.*,", arg):
+            out[-1] = f"--layers={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def _add_load_arguments(parser: argparse.ArgumentParser) -> None:
@@ -179,7 +201,7 @@ def _add_hub_commands(commands: argparse._SubParsersAction) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for easynlu errors and bad usage)."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_joined_layers(sys.argv[1:] if argv is None else argv))
     if args.command == "predict":
         if args.texts.count("-") > 1:
             parser.error("'-' (standard input) may be given only once")

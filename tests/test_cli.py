@@ -160,6 +160,23 @@ def test_cli_predict_stdin_whole_and_several_models(monkeypatch, capsys):
         assert len(record[COLUMN]) == len(record["en_embed_sentence_minilm_embeddings"]) == DIM
 
 
+def test_cli_predict_layers_takes_one_comma_separated_value(minilm, capsys):
+    # --layers N before the text leaves the text a TEXT; -1,-2 is one value, not an unknown option
+    for layers, argv in ((2, ["--layers", "2", "I love NLP"]), (-1, ["--layers", "-1", "I love NLP"]),
+                         ([-1, -2], ["--layers", "-1,-2", "I love NLP", "--layer-pooling", "concat"])):
+        assert cli.main(["predict", *argv, "--level", "document", "--format", "json"]) == 0
+        (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        pooling = "concat" if isinstance(layers, list) else "mean"
+        expected = minilm.predict(["I love NLP"], output_level="document", layers=layers, layer_pooling=pooling)
+        assert record["document"] == "I love NLP"
+        np.testing.assert_allclose(np.asarray(record[COLUMN], dtype=np.float32), expected[COLUMN].iloc[0],
+                                   atol=1e-5, rtol=0)
+    assert len(record[COLUMN]) == 2 * DIM
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["predict", "x", "--layers", "-1,last"])
+    assert exit_info.value.code == 2 and "comma-separated" in capsys.readouterr().err
+
+
 STREAM_TEXTS = ["I love NLP. It is great.", "", "Paris is nice.", "One more text.", "And the last one."]
 
 
