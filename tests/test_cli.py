@@ -311,8 +311,9 @@ def test_cli_warnings_are_one_line_each_on_stderr(minilm, tmp_path, monkeypatch,
     argv = ["predict", "--input", str(path), "--format", "json", "--dtype", "bfloat16", "--backend", "torch"]
     assert cli.main(argv) == 0
     assert warnings.showwarning is shown_before  # put back when the command ends
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 2 and all(line.startswith("warning: ") for line in lines), lines
+    err = capsys.readouterr().err  # the warnings, and a progress bar if the chunk took long
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("easynlu: ")]
+    assert len(lines) == 2 and all(line.startswith("warning: ") for line in lines), err
     assert "several string columns ['a', 'b']" in lines[0] or "several string columns ['a', 'b']" in lines[1]
     assert any("dtype='bfloat16' on the CPU" in line for line in lines)
     assert not any(".py" in line or "Warning:" in line for line in lines)
