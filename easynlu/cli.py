@@ -49,6 +49,7 @@ FORMATS = ("table", "json", "csv")
 DEFAULTS = Options()
 LOAD_DEFAULTS = {option.name: option.default for option in fields(LoadOptions)}
 OUTPUTS = (".parquet", ".jsonl", ".csv")
+_PYTHON_MODELS_HINT = re.compile(r"easynlu\.models\((?:'([^']*)')?\)")  # said as the command in errors
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -246,6 +247,7 @@ def _one_line(err: EasyNLUError) -> str:
             line += f" To fix: {err.fix}."
     else:
         line = str(err)
+    line = _PYTHON_MODELS_HINT.sub(lambda m: f"easynlu models '{m[1]}'" if m[1] else "easynlu models", line)
     return " ".join(part.strip() for part in line.splitlines() if part.strip())
 
 

@@ -319,6 +319,14 @@ def test_cli_warnings_are_one_line_each_on_stderr(minilm, tmp_path, monkeypatch,
     assert not any(".py" in line or "Warning:" in line for line in lines)
 
 
+def test_cli_unknown_reference_suggests_the_models_command(capsys):
+    assert cli.main(["predict", "x", "--model", "en.embed.bert.small_L12_12"]) == 2
+    err = capsys.readouterr().err
+    assert "easynlu models '*bert*'" in err and "easynlu.models(" not in err
+    with pytest.raises(easynlu.UnknownReferenceError, match=r"easynlu\.models\('\*bert\*'\)"):
+        easynlu.load("en.embed.bert.small_L12_12")  # in Python, the Python call
+
+
 def test_cli_one_line_error_message():
     err = easynlu.ModelUnavailableError("Cannot find X.", ["the cache: not there", "the Hub: offline"], "go online")
     assert cli._one_line(err) == "Cannot find X. Tried: the cache: not there; the Hub: offline. To fix: go online."
