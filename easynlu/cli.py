@@ -324,7 +324,8 @@ def _predict_file(pipe: easynlu.Pipeline, args: argparse.Namespace, options: dic
 def _print_frame(frame: pd.DataFrame, vector_columns: list[str], args: argparse.Namespace,
                  header: bool = True) -> None:
     if args.format == "table":
-        print(_table(frame, vector_columns, args.show))
+        if len(frame):  # no texts (e.g. empty standard input): no table, not pandas' "Empty DataFrame"
+            print(_table(frame, vector_columns, args.show))
     elif args.format == "json":
         writers.write_json_lines(frame, vector_columns, sys.stdout)
     else:

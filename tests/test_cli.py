@@ -177,6 +177,18 @@ def test_cli_predict_layers_takes_one_comma_separated_value(minilm, capsys):
     assert exit_info.value.code == 2 and "comma-separated" in capsys.readouterr().err
 
 
+def test_cli_predict_empty_stdin_prints_no_table(minilm, monkeypatch, capsys):
+    outputs = {}
+    for fmt in ("table", "json", "csv"):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+        assert cli.main(["predict", "-", "--format", fmt]) == 0
+        captured = capsys.readouterr()
+        assert captured.err == ""
+        outputs[fmt] = captured.out
+    assert outputs["table"] == outputs["json"] == ""
+    assert outputs["csv"].splitlines() == [f"index,token,{COLUMN}"]  # the header only
+
+
 STREAM_TEXTS = ["I love NLP. It is great.", "", "Paris is nice.", "One more text.", "And the last one."]
 
 
