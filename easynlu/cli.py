@@ -80,7 +80,8 @@ def _add_predict_command(commands: argparse._SubParsersAction) -> None:
                     "A TEXT of '-' reads standard input (one text per line, see --stdin). "
                     "For big inputs, --input FILE streams a file chunk by chunk (memory bounded by "
                     "--chunk-size) into --output; an interrupted run resumes when run again with the same "
-                    "arguments (parquet: from its _progress.json; .jsonl/.csv: from OUT.progress.json).",
+                    "arguments (parquet: from its _progress.json; .jsonl/.csv: from OUT.progress.json, removed "
+                    "once OUT is complete).",
     )
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="a text to embed; '-' reads standard input")
     predict.add_argument("-i", "--input", default=None, metavar="FILE",

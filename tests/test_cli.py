@@ -225,24 +225,35 @@ def test_cli_predict_input_to_jsonl_csv_and_parquet(minilm, tmp_path, capsys):
                 np.testing.assert_allclose(np.asarray(v, dtype=np.float32), e, atol=1e-5, rtol=0)
 
 
-def test_cli_predict_input_resumes_a_half_written_chunk(minilm, tmp_path, capsys):
+def test_cli_predict_input_resumes_a_half_written_chunk(minilm, tmp_path, monkeypatch, capsys):
     path = _stream_input(tmp_path)
     argv = ["predict", "--input", str(path), "--text-column", "body", "--level", "document", "--chunk-size", "2"]
     reference = tmp_path / "ref.csv"
     assert cli.main([*argv, "--output", str(reference)]) == 0
-    out = tmp_path / "out.csv"
-    assert cli.main([*argv, "--output", str(out)]) == 0
-    # as if killed while writing the third chunk: the file holds half of it, the record says two chunks
-    state_file = tmp_path / "out.csv.progress.json"
-    state = json.loads(state_file.read_text())
-    state.update(chunks_done=2, bytes=len(out.read_bytes().rsplit(b"\n", 2)[0]) + 1)
-    state_file.write_text(json.dumps(state))
-    with open(out, "ab") as f:
-        f.write(b"4,And the la")
-    assert cli.main([*argv, "--output", str(out)]) == 0
-    assert out.read_bytes() == reference.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "ref.csv"]  # finished: no progress file
+    out, state_file = tmp_path / "out.csv", tmp_path / "out.csv.progress.json"
+    write_csv, calls = cli.writers.write_csv, []
+
+    def killed_in_the_third_chunk(frame, columns, stream, header=True):
+        calls.append(1)
+        if len(calls) < 3:
+            return write_csv(frame, columns, stream, header=header)
+        text = io.StringIO()
+        write_csv(frame, columns, text, header=header)
+        stream.write(text.getvalue()[:12])  # half a chunk on disk, then Ctrl-C
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(cli.writers, "write_csv", killed_in_the_third_chunk)
+        assert cli.main([*argv, "--output", str(out)]) == 130
+    assert json.loads(state_file.read_text())["chunks_done"] == 2
     assert cli.main([*argv, "--level", "token", "--output", str(out)]) == 2  # other options: no resume
     assert "pass a new output path" in capsys.readouterr().err
+    assert cli.main([*argv, "--output", str(out)]) == 0  # the same options: resumed
+    assert out.read_bytes() == reference.read_bytes() and not state_file.exists()
+    assert cli.main([*argv, "--output", str(out)]) == 2  # finished: refused, nothing appended twice
+    assert "already exists" in capsys.readouterr().err
+    assert out.read_bytes() == reference.read_bytes()
 
 
 def test_cli_predict_input_usage_errors(tmp_path):
