@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+import warnings
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -47,6 +49,7 @@ FORMATS = ("table", "json", "csv")
 DEFAULTS = Options()
 LOAD_DEFAULTS = {option.name: option.default for option in fields(LoadOptions)}
 OUTPUTS = (".parquet", ".jsonl", ".csv")
+_PYTHON_MODELS_HINT = re.compile(r"easynlu\.models\((?:'([^']*)')?\)")  # said as the command in errors
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,7 +80,8 @@ def _add_predict_command(commands: argparse._SubParsersAction) -> None:
                     "A TEXT of '-' reads standard input (one text per line, see --stdin). "
                     "For big inputs, --input FILE streams a file chunk by chunk (memory bounded by "
                     "--chunk-size) into --output; an interrupted run resumes when run again with the same "
-                    "arguments (parquet: from its _progress.json; .jsonl/.csv: from OUT.progress.json).",
+                    "arguments (parquet: from its _progress.json; .jsonl/.csv: from OUT.progress.json, removed "
+                    "once OUT is complete).",
     )
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="a text to embed; '-' reads standard input")
     predict.add_argument("-i", "--input", default=None, metavar="FILE",
@@ -103,8 +107,9 @@ def _add_predict_command(commands: argparse._SubParsersAction) -> None:
                               "(default: the model's own pooling if it defines one, else mean)")
     predict.add_argument("--subword-pooling", choices=SUBWORD_POOLINGS, default=DEFAULTS.subword_pooling,
                          help=f"a word's vector from its wordpieces (default: {DEFAULTS.subword_pooling})")
-    predict.add_argument("--layers", type=int, nargs="+", default=[DEFAULTS.layers], metavar="N",
-                         help="hidden layer(s) to read; -1 is the last (default: -1)")
+    predict.add_argument("--layers", type=_layer_list, default=[DEFAULTS.layers], metavar="N[,N...]",
+                         help="hidden layer(s) to read, comma-separated: -1 is the last, -1,-2 the last two "
+                              "(default: -1)")
     predict.add_argument("--layer-pooling", choices=LAYER_POOLINGS, default=DEFAULTS.layer_pooling,
                          help=f"with several --layers: average or concatenate them (default: {DEFAULTS.layer_pooling})")
     predict.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, metavar="N",
@@ -118,6 +123,26 @@ def _add_predict_command(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("--stdin", choices=("lines", "whole"), default="lines",
                          help="with '-': one text per line (default), or all of standard input as one text")
     predict.set_defaults(run=_predict)
+
+
+def _layer_list(value: str) -> list[int]:
+    """``--layers``: one layer (``-1``) or a comma-separated list (``-1,-2``)."""
+    try:
+        return [int(part) for part in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a layer or comma-separated layers, e.g. -1 or -1,-2; "
+                                         f"got {value!r}") from None
+
+
+def _joined_layers(argv: list[str]) -> list[str]:
+    """``--layers -1,-2`` as ``--layers=-1,-2``: argparse reads a value like -1,-2 as an unknown option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] == "--layers" and "--" not in out and re.match(r"-\d.*,", arg):
+            out[-1] = f"--layers={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def _add_load_arguments(parser: argparse.ArgumentParser) -> None:
@@ -178,7 +203,7 @@ def _add_hub_commands(commands: argparse._SubParsersAction) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for easynlu errors and bad usage)."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_joined_layers(sys.argv[1:] if argv is None else argv))
     if args.command == "predict":
         if args.texts.count("-") > 1:
             parser.error("'-' (standard input) may be given only once")
@@ -188,6 +213,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--output and --text-column go with --input FILE")
         if args.output and Path(args.output).suffix.lower() not in OUTPUTS:
             parser.error(f"--output must end in {', '.join(OUTPUTS)}")
+    with warnings.catch_warnings():  # restores showwarning when the command ends
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command; its exit status."""
     try:
         args.run(args)
     except EasyNLUError as err:
@@ -216,7 +248,15 @@ def _one_line(err: EasyNLUError) -> str:
             line += f" To fix: {err.fix}."
     else:
         line = str(err)
+    line = _PYTHON_MODELS_HINT.sub(lambda m: f"easynlu models '{m[1]}'" if m[1] else "easynlu models", line)
     return " ".join(part.strip() for part in line.splitlines() if part.strip())
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """A warning as one line on stderr, ``warning: <message>``, without the source line."""
+    text = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    print(f"warning: {text}", file=sys.stderr, flush=True)
 
 
 def _silence_stdout() -> None:
@@ -285,7 +325,8 @@ def _predict_file(pipe: easynlu.Pipeline, args: argparse.Namespace, options: dic
 def _print_frame(frame: pd.DataFrame, vector_columns: list[str], args: argparse.Namespace,
                  header: bool = True) -> None:
     if args.format == "table":
-        print(_table(frame, vector_columns, args.show))
+        if len(frame):  # no texts (e.g. empty standard input): no table, not pandas' "Empty DataFrame"
+            print(_table(frame, vector_columns, args.show))
     elif args.format == "json":
         writers.write_json_lines(frame, vector_columns, sys.stdout)
     else:

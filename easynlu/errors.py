@@ -7,6 +7,8 @@ option, ...), so either ``except`` catches it.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 
 
@@ -85,3 +87,15 @@ class OutOfMemoryError(DeviceError):
 
 class EasyNLUWarning(UserWarning):
     """A choice easynlu made for you that you may want to make yourself (the warning says how)."""
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning from the caller of this at the user's own line.
+
+    The first frame outside the easynlu package, however deep in easynlu the warning is raised.
+    """
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level

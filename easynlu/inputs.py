@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import EasyNLUWarning, InputError
+from .errors import EasyNLUWarning, InputError, user_stacklevel
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -136,7 +136,7 @@ def choose_text_column(columns: list[Hashable], is_text: Callable[[Hashable], bo
         warnings.warn(
             f"The DataFrame has no 'text' column and several string columns {candidates}: using the "
             f"first, {candidates[0]!r}. Pass text_column={candidates[0]!r} (or another) to choose and "
-            f"silence this warning.", EasyNLUWarning, stacklevel=6)  # the caller of predict/embed
+            f"silence this warning.", EasyNLUWarning, stacklevel=user_stacklevel())
     return candidates[0]
 
 

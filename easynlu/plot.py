@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import InputError, OptionError
+from .errors import InputError, OptionError, user_stacklevel
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -87,7 +87,7 @@ def embedding_map(data: Any, *, color: Any = None, label: Any = None, method: st
     keep = np.isfinite(vectors).all(axis=1)
     if not keep.all():
         warnings.warn(f"embedding_map: {int((~keep).sum())} of {len(keep)} rows have no vector and are not drawn.",
-                      stacklevel=2)
+                      stacklevel=user_stacklevel())
     if not keep.any():
         raise InputError("embedding_map: there are no vectors to draw.")
     points, axis_names = _project(vectors[keep], method)

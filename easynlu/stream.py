@@ -73,8 +73,9 @@ def predict_to_file(pipe: Embedder, data: Any, path: str | os.PathLike[str],
     a CSV header; :mod:`easynlu.writers` has JSON-lines and CSV ones). ``PATH.progress.json``
     records the run (as in :func:`predict_to_parquet`), the chunks done and the file's size after
     the last one; a re-run of the same call truncates a partly written chunk and goes on from
-    there. Returns ``path`` as an absolute Path. Raises OptionError when ``path`` exists without
-    its progress file, or holds another run; else as ``predict``.
+    there. When the run is complete the progress file is removed. Returns ``path`` as an absolute
+    Path. Raises OptionError when ``path`` exists without its progress file (e.g. a finished
+    output: nothing is appended twice), or holds another run; else as ``predict``.
     """
     writer = TextFileWriter(path, write)
     run_resumable(pipe, data, writer.state_file, writer.write, writer.chunks_done, chunk_size=chunk_size,

@@ -189,7 +189,8 @@ def _dim(frame: pd.DataFrame, column: str) -> int | None:
 
 
 class TextFileWriter:
-    """A text file (JSON lines or CSV) appended chunk by chunk, with ``PATH.progress.json`` beside it.
+    """A text file (JSON lines or CSV) appended chunk by chunk, with ``PATH.progress.json`` beside it
+    while it is being written (removed by :meth:`close` when the run is complete).
 
     ``write_rows(frame, stream, first)`` writes one chunk's frame (``first`` for the first chunk,
     e.g. a CSV header). The state file records the run, the chunks done and the file's size after
@@ -202,8 +203,8 @@ class TextFileWriter:
         self.path = out
         self.state_file = out.with_name(out.name + ".progress.json")
         if out.exists() and not self.state_file.exists():
-            raise OptionError(f"{out} already exists and was not written by an interrupted easynlu run: pass a new "
-                              f"path or delete it.")
+            raise OptionError(f"{out} already exists and is not an interrupted easynlu run (a finished output has no "
+                              f"{self.state_file.name} to resume from): pass a new path, or delete it to run again.")
         self.write_rows = write_rows
         self.done = 0  # chunks in the file
         self.size = 0  # its size in bytes after the last of them
@@ -227,6 +228,8 @@ class TextFileWriter:
         self.done, self.size = number + 1, size
 
     def close(self) -> None:
-        """After the last chunk: an empty input gives an empty file."""
+        """After the last chunk: the output is complete, so its progress file goes (an empty input
+        gives an empty file). Running the same call again then finds a finished file and refuses it."""
         if not self.path.exists():
             self.path.touch()
+        self.state_file.unlink(missing_ok=True)

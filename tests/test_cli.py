@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -159,6 +160,35 @@ def test_cli_predict_stdin_whole_and_several_models(monkeypatch, capsys):
         assert len(record[COLUMN]) == len(record["en_embed_sentence_minilm_embeddings"]) == DIM
 
 
+def test_cli_predict_layers_takes_one_comma_separated_value(minilm, capsys):
+    # --layers N before the text leaves the text a TEXT; -1,-2 is one value, not an unknown option
+    for layers, argv in ((2, ["--layers", "2", "I love NLP"]), (-1, ["--layers", "-1", "I love NLP"]),
+                         ([-1, -2], ["--layers", "-1,-2", "I love NLP", "--layer-pooling", "concat"])):
+        assert cli.main(["predict", *argv, "--level", "document", "--format", "json"]) == 0
+        (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        pooling = "concat" if isinstance(layers, list) else "mean"
+        expected = minilm.predict(["I love NLP"], output_level="document", layers=layers, layer_pooling=pooling)
+        assert record["document"] == "I love NLP"
+        np.testing.assert_allclose(np.asarray(record[COLUMN], dtype=np.float32), expected[COLUMN].iloc[0],
+                                   atol=1e-5, rtol=0)
+    assert len(record[COLUMN]) == 2 * DIM
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["predict", "x", "--layers", "-1,last"])
+    assert exit_info.value.code == 2 and "comma-separated" in capsys.readouterr().err
+
+
+def test_cli_predict_empty_stdin_prints_no_table(minilm, monkeypatch, capsys):
+    outputs = {}
+    for fmt in ("table", "json", "csv"):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+        assert cli.main(["predict", "-", "--format", fmt]) == 0
+        captured = capsys.readouterr()
+        assert captured.err == ""
+        outputs[fmt] = captured.out
+    assert outputs["table"] == outputs["json"] == ""
+    assert outputs["csv"].splitlines() == [f"index,token,{COLUMN}"]  # the header only
+
+
 STREAM_TEXTS = ["I love NLP. It is great.", "", "Paris is nice.", "One more text.", "And the last one."]
 
 
@@ -195,24 +225,35 @@ def test_cli_predict_input_to_jsonl_csv_and_parquet(minilm, tmp_path, capsys):
                 np.testing.assert_allclose(np.asarray(v, dtype=np.float32), e, atol=1e-5, rtol=0)
 
 
-def test_cli_predict_input_resumes_a_half_written_chunk(minilm, tmp_path, capsys):
+def test_cli_predict_input_resumes_a_half_written_chunk(minilm, tmp_path, monkeypatch, capsys):
     path = _stream_input(tmp_path)
     argv = ["predict", "--input", str(path), "--text-column", "body", "--level", "document", "--chunk-size", "2"]
     reference = tmp_path / "ref.csv"
     assert cli.main([*argv, "--output", str(reference)]) == 0
-    out = tmp_path / "out.csv"
-    assert cli.main([*argv, "--output", str(out)]) == 0
-    # as if killed while writing the third chunk: the file holds half of it, the record says two chunks
-    state_file = tmp_path / "out.csv.progress.json"
-    state = json.loads(state_file.read_text())
-    state.update(chunks_done=2, bytes=len(out.read_bytes().rsplit(b"\n", 2)[0]) + 1)
-    state_file.write_text(json.dumps(state))
-    with open(out, "ab") as f:
-        f.write(b"4,And the la")
-    assert cli.main([*argv, "--output", str(out)]) == 0
-    assert out.read_bytes() == reference.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "ref.csv"]  # finished: no progress file
+    out, state_file = tmp_path / "out.csv", tmp_path / "out.csv.progress.json"
+    write_csv, calls = cli.writers.write_csv, []
+
+    def killed_in_the_third_chunk(frame, columns, stream, header=True):
+        calls.append(1)
+        if len(calls) < 3:
+            return write_csv(frame, columns, stream, header=header)
+        text = io.StringIO()
+        write_csv(frame, columns, text, header=header)
+        stream.write(text.getvalue()[:12])  # half a chunk on disk, then Ctrl-C
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(cli.writers, "write_csv", killed_in_the_third_chunk)
+        assert cli.main([*argv, "--output", str(out)]) == 130
+    assert json.loads(state_file.read_text())["chunks_done"] == 2
     assert cli.main([*argv, "--level", "token", "--output", str(out)]) == 2  # other options: no resume
     assert "pass a new output path" in capsys.readouterr().err
+    assert cli.main([*argv, "--output", str(out)]) == 0  # the same options: resumed
+    assert out.read_bytes() == reference.read_bytes() and not state_file.exists()
+    assert cli.main([*argv, "--output", str(out)]) == 2  # finished: refused, nothing appended twice
+    assert "already exists" in capsys.readouterr().err
+    assert out.read_bytes() == reference.read_bytes()
 
 
 def test_cli_predict_input_usage_errors(tmp_path):
@@ -280,6 +321,33 @@ def test_cli_bad_usage_exits_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["predict", "x", "--level", "word"])
     assert exit_info.value.code == 2
+
+
+def test_cli_warnings_are_one_line_each_on_stderr(minilm, tmp_path, monkeypatch, capsys):
+    from easynlu.backends import device
+
+    path = tmp_path / "in.csv"  # two string columns, no 'text': easynlu warns which one it uses
+    path.write_text("a,b\nI love NLP,x\n", encoding="utf-8")
+    monkeypatch.setattr(device, "cpu_flags", lambda: frozenset({"avx2"}))  # no bf16 instructions
+    monkeypatch.setattr(device, "_warned_slow_bf16", False)
+    shown_before = warnings.showwarning
+    argv = ["predict", "--input", str(path), "--format", "json", "--dtype", "bfloat16", "--backend", "torch"]
+    assert cli.main(argv) == 0
+    assert warnings.showwarning is shown_before  # put back when the command ends
+    err = capsys.readouterr().err  # the warnings, and a progress bar if the chunk took long
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("easynlu: ")]
+    assert len(lines) == 2 and all(line.startswith("warning: ") for line in lines), err
+    assert "several string columns ['a', 'b']" in lines[0] or "several string columns ['a', 'b']" in lines[1]
+    assert any("dtype='bfloat16' on the CPU" in line for line in lines)
+    assert not any(".py" in line or "Warning:" in line for line in lines)
+
+
+def test_cli_unknown_reference_suggests_the_models_command(capsys):
+    assert cli.main(["predict", "x", "--model", "en.embed.bert.small_L12_12"]) == 2
+    err = capsys.readouterr().err
+    assert "easynlu models '*bert*'" in err and "easynlu.models(" not in err
+    with pytest.raises(easynlu.UnknownReferenceError, match=r"easynlu\.models\('\*bert\*'\)"):
+        easynlu.load("en.embed.bert.small_L12_12")  # in Python, the Python call
 
 
 def test_cli_one_line_error_message():

@@ -110,6 +110,17 @@ def test_stream_file_text_column_and_bad_inputs(pipe, tmp_path):
         list(stream.predict_batches(pipe, {"a", "b"}))
 
 
+def test_stream_text_column_warning_points_at_the_users_line(pipe, tmp_path):
+    # a file with two string columns and no 'text': the warning names the line that streams it
+    path = tmp_path / "in.csv"
+    path.write_text("a,b\nhello there,x\nmore,y\n", encoding="utf-8")
+    with pytest.warns(easynlu.EasyNLUWarning, match="several string columns") as caught:
+        list(pipe.predict_batches(path, chunk_size=1))
+    with pytest.warns(easynlu.EasyNLUWarning, match="several string columns") as caught_parquet:
+        pipe.predict_to_parquet(path, tmp_path / "out.parquet", chunk_size=1)
+    assert {w.filename for w in [*caught, *caught_parquet]} == {__file__}
+
+
 def test_stream_minilm_vectors_equal_predict(minilm):
     expected = minilm.predict(TEXTS, output_level="sentence", normalize=True, progress=False)
     same(batches(minilm, TEXTS, chunk_size=4, output_level="sentence", normalize=True), expected)
@@ -166,12 +177,12 @@ def test_stream_outputs_get_the_umask_permissions(pipe, tmp_path, umask):
                                        chunk_size=10, progress=False)
     finally:
         os.umask(old)
-    made = [out, *out.iterdir(), lines, tmp_path / "out.jsonl.progress.json"]
+    made = [out, *out.iterdir(), lines]
     assert sorted(p.name for p in out.iterdir()) == ["_progress.json", *(f"part-{i:06d}.parquet" for i in range(3))]
     for path in made:
         want = 0o777 & ~umask if path.is_dir() else 0o666 & ~umask
         assert stat.S_IMODE(path.stat().st_mode) == want, path
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.jsonl", "out.jsonl.progress.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.jsonl"]  # a finished file keeps no progress
 
 
 def _script(model: Path, data: Path, out: Path, chunk_size: int) -> str:

@@ -89,3 +89,7 @@ def test_writers_text_file_writer_cuts_a_half_written_chunk(tmp_path):
                                                           "bytes": len(writer.path.read_bytes())}
     with pytest.raises(easynlu.OptionError, match="already exists"):
         writers.TextFileWriter(tmp_path / "out.csv.progress.json", rows)
+    again.close()  # complete: the progress file goes, and the finished file is not resumed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+    with pytest.raises(easynlu.OptionError, match="already exists.*finished output"):
+        writers.TextFileWriter(tmp_path / "out.csv", rows)
