@@ -12,8 +12,7 @@ from __future__ import annotations
 import warnings
 
 from .. import options
-from ..errors import EasyNLUWarning, ModelUnavailableError
-from .device import first_caller_outside_easynlu as _user_level
+from ..errors import EasyNLUWarning, ModelUnavailableError, user_stacklevel
 from .protocol import Backend, Progress
 
 __all__ = ["Backend", "Progress", "choose_backend", "load"]
@@ -56,7 +55,7 @@ def _warn_once_about(quantize: str) -> None:
 
     if quantize not in _WARNED:
         _WARNED.add(quantize)
-        warnings.warn(QUALITY_NOTE, EasyNLUWarning, stacklevel=_user_level())
+        warnings.warn(QUALITY_NOTE, EasyNLUWarning, stacklevel=user_stacklevel())
 
 
 def load(path: str, device: str, dtype: str, backend: str = "torch", threads: int | None = None,
@@ -80,7 +79,7 @@ def load(path: str, device: str, dtype: str, backend: str = "torch", threads: in
         if backend != "auto" or quantize is not None:
             raise
         warnings.warn(f"{err.summary} easynlu runs this model on torch instead (backend='auto'); pass "
-                      f"backend='torch' to skip the ONNX attempt.", EasyNLUWarning, stacklevel=_user_level())
+                      f"backend='torch' to skip the ONNX attempt.", EasyNLUWarning, stacklevel=user_stacklevel())
         return load(path, device, dtype, "torch")
 
 

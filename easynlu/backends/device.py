@@ -7,11 +7,10 @@ CPU's flags from ``/proc/cpuinfo`` and needs nothing heavy.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import warnings
 
-from ..errors import DeviceError
+from ..errors import DeviceError, user_stacklevel
 
 # CPU flags (Linux /proc/cpuinfo) of instructions that make bfloat16 matmuls fast: AVX-512 BF16
 # and AMX on x86, the BF16 extension ("bf16" in Features) on Arm.
@@ -114,17 +113,8 @@ def _warn_if_bf16_is_slow() -> None:
         f"dtype='bfloat16' on the CPU: {seen}, so bfloat16 may be emulated and run slower than "
         f"float32. Using bfloat16 as asked; pass dtype='float32' (the CPU default) for speed.",
         RuntimeWarning,
-        stacklevel=first_caller_outside_easynlu(),
+        stacklevel=user_stacklevel(),
     )
-
-
-def first_caller_outside_easynlu() -> int:
-    """The ``stacklevel`` that points a warning from the caller of this at the user's own line."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def free_cached_memory() -> None:
