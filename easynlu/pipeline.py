@@ -67,9 +67,10 @@ class Pipeline:
         return self._placed
 
     def _parts(self) -> list[Part]:
-        from . import sources
+        from . import progress, sources
         from .compute import Part
 
+        progress.import_quietly()  # before transformers and huggingface_hub import it
         if not self.loaded:  # hash packaged weights while torch and transformers import
             for c in self.components:
                 if c.source != "path":
@@ -346,10 +347,11 @@ class Pipeline:
 
 
 def _progress_bar(progress: bool | None, n_texts: int) -> tqdm | None:
-    """tqdm.auto (works in notebooks); by default it shows after 2 s, at once for >1000 texts."""
+    """tqdm (a notebook bar where ipywidgets is installed); by default it shows after 2 s, at once for >1000 texts."""
     if progress is False:
         return None
-    from tqdm.auto import tqdm
+    from .progress import bar_class
 
+    tqdm = bar_class()
     delay = 0 if progress or n_texts > 1000 else 2
     return tqdm(total=0, unit="window", desc="easynlu", delay=delay, leave=False)

@@ -160,9 +160,9 @@ def _predict_chunks(pipe: Embedder, src: Source, options: dict[str, Any],
 def _bar(progress: bool | None, total: int | None) -> Any:
     if progress is False:
         return None
-    from tqdm.auto import tqdm
+    from .progress import bar_class
 
-    return tqdm(total=total, unit="row", desc="easynlu", delay=0 if progress else 2)
+    return bar_class()(total=total, unit="row", desc="easynlu", delay=0 if progress else 2)
 
 
 def _pandas() -> Any:

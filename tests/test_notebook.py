@@ -69,6 +69,9 @@ def run_offline(path: Path, kernel_manager_factory):
     notebook = execute(path, kernel_manager_factory)
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert errors == []
+    stderr = [o.text for c in notebook.cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "stream" and o.name == "stderr"]
+    assert not any("IProgress not found" in text for text in stderr), stderr  # no ipywidgets: a text bar, quietly
     assert 'os.environ["HF_HUB_OFFLINE"] = "1"' in notebook.cells[0].source
     return notebook
 
