@@ -173,11 +173,17 @@ def _add_hub_commands(commands: argparse._SubParsersAction) -> None:
     download.set_defaults(run=_download)
 
     cache = commands.add_parser(
-        "cache", help="list or delete the cached models",
-        description="List the models in the Hugging Face cache that the catalogue knows, or delete models.")
+        "cache", help="list or delete the cached models and easynlu's ONNX exports of them",
+        description="List the models in the Hugging Face cache that the catalogue knows, and easynlu's own "
+                    "ONNX exports (float32 and int8) with the model each was made from; or delete them.")
     cache.add_argument("--all", action="store_true", help="list every cached model repo, known or not")
     cache.add_argument("--delete", nargs="+", metavar="REF", default=None,
-                       help="delete every cached revision of these models")
+                       help="delete every cached revision of these models, and their ONNX exports")
+    cache.add_argument("--prune", action="store_true",
+                       help="delete only the ONNX exports no load uses now (made by another torch or easynlu, "
+                            "or whose model is gone)")
+    cache.add_argument("--delete-exports", action="store_true",
+                       help="delete every easynlu ONNX export (the models stay; the next ONNX load exports again)")
     cache.add_argument("-f", "--format", choices=FORMATS, default="table", help="output format (default: table)")
     cache.set_defaults(run=_cache)
 
@@ -406,32 +412,56 @@ def _cache(args: argparse.Namespace) -> None:
             else:
                 print(f"{model}: deleted, freed {_mb(freed)} MB")
         return
+    if args.prune or args.delete_exports:
+        gone = hub.prune() if args.prune else hub.delete_exports()
+        for d in gone:
+            print(f"{d.model}: deleted its {d.export.quantize or 'float32'} ONNX export, freed "
+                  f"{_mb(d.export.size_bytes)} MB")
+        if not gone:
+            print("no ONNX exports to delete", file=sys.stderr)
+        return
     cached = hub.cached_models(all=args.all)
     rows = [{"model": m.model, "refs": ", ".join(m.refs), "size_mb": _mb(m.size_bytes), "size_bytes": m.size_bytes,
-             "revisions": m.revisions, "path": str(m.path)} for m in cached]
+             "revisions": m.revisions, "path": str(m.path), "exports_mb": _mb(m.exports_bytes),
+             "exports_bytes": m.exports_bytes} for m in cached]
     if args.format == "json":
         for m, row in zip(cached, rows, strict=True):
-            record = {**row, "refs": list(m.refs), "size_mb": round(m.size_bytes / 1e6, 1)}
+            record = {**row, "refs": list(m.refs), "size_mb": round(m.size_bytes / 1e6, 1),
+                      "exports_mb": round(m.exports_bytes / 1e6, 1)}
             print(json.dumps(record, ensure_ascii=False))
     elif args.format == "csv":
         import csv
 
-        writer = csv.DictWriter(sys.stdout, fieldnames=["model", "refs", "size_bytes", "revisions", "path"],
-                                extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(sys.stdout, fieldnames=["model", "refs", "size_bytes", "revisions", "path",
+                                                        "exports_bytes"], extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    elif not rows:
-        what = "model repos" if args.all else "catalogue models (--all lists every model repo)"
-        print(f"no cached {what} in {hub.cache_dir()}", file=sys.stderr)
     else:
-        print(_text_table(rows, ["model", "refs", "size_mb", "revisions"], ["model", "refs", "size (MB)", "revisions"]))
+        _print_cache_tables(rows, hub.cached_exports(), args.all, hub.cache_dir())
+
+
+def _print_cache_tables(rows: list[dict[str, Any]], exports: list[Any], every: bool, where: Path) -> None:
+    """The cached models, then easynlu's ONNX exports with the model each was made from."""
+    if not rows:
+        what = "model repos" if every else "catalogue models (--all lists every model repo)"
+        print(f"no cached {what} in {where}", file=sys.stderr)
+    else:
+        print(_text_table(rows, ["model", "refs", "size_mb", "revisions", "exports_mb"],
+                          ["model", "refs", "size (MB)", "revisions", "exports (MB)"]))
+    if exports:
+        if rows:
+            print()
+        print(f"easynlu's ONNX exports (in {exports[0].export.path.parent}):")
+        table = [{"model": d.model, "kind": d.export.quantize or "float32", "size_mb": _mb(d.export.size_bytes),
+                  "state": "in use" if d.export.current else "stale (easynlu cache --prune)"} for d in exports]
+        print(_text_table(table, ["model", "kind", "size_mb", "state"], ["model", "kind", "size (MB)", "state"]))
 
 
 def _text_table(rows: list[dict[str, Any]], keys: list[str], headers: list[str]) -> str:
     """Rows as text columns under a header line, sizes and counts right-aligned."""
     cells = [headers] + [[str(row[k]) for k in keys] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(keys))]
-    numeric = [k in ("size_mb", "revisions") for k in keys]
+    numeric = [k in ("size_mb", "revisions", "exports_mb") for k in keys]
     return "\n".join(
         "  ".join(cell.rjust(w) if num else cell.ljust(w) for cell, w, num in zip(line, widths, numeric, strict=True)
                   ).rstrip()

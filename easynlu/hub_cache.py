@@ -1,5 +1,8 @@
 """The user's commands on the Hugging Face cache: fetch models ahead of time, list them, delete them.
 
+easynlu's own derived files (ONNX exports and their int8 copies, in easynlu's cache) are listed
+with the model they were made from and deleted with it; ``prune`` deletes the ones no load uses now.
+
 (``sources`` finds a model's files when it loads; ``hub_download`` is the one download from the Hub.)
 Downloading is ``sources.download`` (``hub_download.download_repo``: huggingface_hub's ``snapshot_download``,
 bounded in time, with its own progress bars); listing and deleting are huggingface_hub's ``scan_cache_dir`` and
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import catalogue, sources
+from .backends.exports import Export, listing, model_name, remove
 from .errors import ModelUnavailableError, OptionError, OptionTypeError
 from .resolve import Component, resolve
 
@@ -31,6 +35,7 @@ class CachedModel:
     size_bytes: int  # sum of its blob files
     revisions: int  # how many revisions (commits) are cached
     path: Path  # its folder in the cache, models--ORG--NAME
+    exports_bytes: int = 0  # easynlu's ONNX exports made from it (float32 and int8), in easynlu's cache
 
 
 @dataclass(frozen=True)
@@ -120,9 +125,10 @@ def _scan() -> HFCacheInfo | None:
         return None
 
 
-def _describe(repo: CachedRepoInfo) -> CachedModel:
+def _describe(repo: CachedRepoInfo, derived: list[CachedExport]) -> CachedModel:
     refs = tuple(e.ref for e in catalogue.for_model(repo.repo_id))
-    return CachedModel(repo.repo_id, refs, repo.size_on_disk, len(repo.revisions), repo.repo_path)
+    exports_bytes = sum(d.export.size_bytes for d in derived if d.model.lower() == repo.repo_id.lower())
+    return CachedModel(repo.repo_id, refs, repo.size_on_disk, len(repo.revisions), repo.repo_path, exports_bytes)
 
 
 def cached_models(all: bool = False) -> list[CachedModel]:
@@ -135,13 +141,50 @@ def cached_models(all: bool = False) -> list[CachedModel]:
     if info is None:
         return []
     repos = [r for r in info.repos if r.repo_type == "model" and (all or catalogue.for_model(r.repo_id))]
-    return sorted((_describe(r) for r in repos), key=lambda m: m.model.lower())
+    derived = cached_exports()
+    return sorted((_describe(r, derived) for r in repos), key=lambda m: m.model.lower())
+
+
+# -- easynlu's own derived files ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class CachedExport:
+    """An ONNX export in easynlu's cache, with the model it was made from."""
+
+    model: str  # ORG/NAME of the model (a Hub id, or a catalogue model's package), else its directory
+    export: Export
+
+
+def cached_exports() -> list[CachedExport]:
+    """easynlu's ONNX exports (float32 and int8), each with its model; sorted by model."""
+    found = [CachedExport(model_name(e.source) if e.source else "unknown", e) for e in listing()]
+    return sorted(found, key=lambda d: (d.model.lower(), d.export.quantize or ""))
+
+
+def prune() -> list[CachedExport]:
+    """Delete the exports no load would use now (made by another torch or easynlu, or whose model is gone)."""
+    stale = [d for d in cached_exports() if not d.export.current]
+    for d in stale:
+        remove(d.export)
+    return stale
+
+
+def delete_exports() -> list[CachedExport]:
+    """Delete every easynlu ONNX export; the models stay. The next ONNX load of a model exports it again."""
+    every = cached_exports()
+    for d in every:
+        remove(d.export)
+    return every
+
+
+def _delete_exports_of(model: str) -> int | None:
+    mine = [d.export for d in cached_exports() if d.model.lower() == model.lower()]
+    return sum(remove(e) for e in mine) if mine else None
 
 
 def delete_each(request: str | os.PathLike[str]) -> Iterator[tuple[str, int | None]]:
-    """Delete every cached revision of each Hub model of ``request``, one model at a time.
+    """Delete every cached revision of each Hub model of ``request``, and its ONNX exports, one model at a time.
 
-    Yields ``(model id, bytes freed)``, with None for a model that was not in the cache.
+    Yields ``(model id, bytes freed)``, with None for a model that had nothing cached.
     Raises UnknownReferenceError for a bad ref, OptionError for a directory path (easynlu
     deletes only what the Hugging Face cache holds).
     """
@@ -155,7 +198,8 @@ def delete_each(request: str | os.PathLike[str]) -> Iterator[tuple[str, int | No
         if comp.model.lower() in seen:
             continue
         seen.add(comp.model.lower())
-        yield comp.model, _delete_model(comp.model)
+        freed = [n for n in (_delete_model(comp.model), _delete_exports_of(comp.model)) if n is not None]
+        yield comp.model, sum(freed) if freed else None
 
 
 def _delete_model(model: str) -> int | None:
@@ -177,5 +221,5 @@ def delete_cached(request: str | os.PathLike[str]) -> int:
     return sum(freed or 0 for _, freed in delete_each(request))
 
 
-__all__ = ["CachedModel", "Fetched", "cache_dir", "cached_models", "delete_cached", "delete_each", "download",
-           "fetch"]
+__all__ = ["CachedExport", "CachedModel", "Fetched", "cache_dir", "cached_exports", "cached_models", "delete_cached",
+           "delete_each", "delete_exports", "download", "fetch", "prune"]

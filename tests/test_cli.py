@@ -403,9 +403,9 @@ def test_cli_cache_lists_and_deletes(capsys, hub_cache, small_bert):
 
     assert cli.main(["cache"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["model", "refs", "size", "(MB)", "revisions"]
+    assert lines[0].split() == ["model", "refs", "size", "(MB)", "revisions", "exports", "(MB)"]
     row = next(line for line in lines if line.startswith(test_hub.MODEL + " "))
-    assert row.split()[-2:] == [f"{size / 1e6:.1f}", "1"]
+    assert row.split()[-3:] == [f"{size / 1e6:.1f}", "1", "0.0"]  # no ONNX export of it yet
     assert ", ".join(refs) in row
 
     assert cli.main(["cache", "--format", "json"]) == 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +26,7 @@ from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, Reposit
 from huggingface_hub.utils import filter_repo_objects
 
 import easynlu
-from easynlu import catalogue
+from easynlu import catalogue, cli
 from easynlu import hub_cache as hub
 from easynlu import hub_download as remote
 
@@ -265,3 +267,51 @@ def test_hub_cache_dir_follows_the_environment_and_may_be_absent(monkeypatch, tm
 def easynlu_download(request: str) -> list[Path]:
     """``easynlu.download`` once it is exported, else ``hub.download`` (the same function)."""
     return getattr(easynlu, "download", hub.download)(request)
+
+
+# -- easynlu's own derived files: ONNX exports --------------------------------------------------------
+def fake_export(directory: Path, source: Path, quantize: str | None = None) -> int:
+    """An export directory as export.py leaves it (a meta listing its files); returns its size in bytes."""
+    from easynlu.backends import exports
+
+    directory.mkdir(parents=True)
+    (directory / "model.onnx").write_bytes(b"x" * 1000)
+    meta = {"format": exports.EXPORT_FORMAT, "source": os.path.realpath(source), "quantize": quantize,
+            "files": {"model.onnx": 1000}}
+    (directory / exports.META).write_text(json.dumps(meta))
+    return sum(f.stat().st_size for f in directory.iterdir())
+
+
+def test_hub_cache_lists_prunes_and_deletes_easynlu_exports_with_their_model(clean_cache, small_bert, monkeypatch,
+                                                                               tmp_path, capsys):
+    from easynlu.backends import exports
+
+    monkeypatch.setenv("EASYNLU_CACHE_DIR", str(tmp_path / "easynlu-cache"))
+    snap = put_in_hf_cache(clean_cache, MODEL, small_bert)
+    current = fake_export(exports.final_dir(str(snap), None), snap)  # what loading the model uses now
+    stale = fake_export(exports.cache_root() / ("0" * 24), snap)  # e.g. made by an older torch
+    assert sorted((d.model, d.export.current) for d in hub.cached_exports()) == [(MODEL, False), (MODEL, True)]
+    assert {m.model: m for m in hub.cached_models()}[MODEL].exports_bytes == current + stale
+
+    assert cli.main(["cache"]) == 0
+    out = capsys.readouterr().out
+    assert "exports (MB)" in out and "easynlu's ONNX exports" in out
+    assert f"{MODEL}  float32" in out and "in use" in out and "stale (easynlu cache --prune)" in out
+
+    assert cli.main(["cache", "--prune"]) == 0  # only the stale one goes
+    assert capsys.readouterr().out.startswith(f"{MODEL}: deleted its float32 ONNX export")
+    assert [d.export.current for d in hub.cached_exports()] == [True]
+
+    blobs = sum(f.stat().st_size for f in (repo_dir(clean_cache, MODEL) / "blobs").iterdir())
+    assert hub.delete_cached(REF) == blobs + current  # the model and its export go together
+    assert hub.cached_exports() == [] and not repo_dir(clean_cache, MODEL).exists()
+
+
+def test_hub_cache_delete_exports_keeps_the_models(clean_cache, small_bert, monkeypatch, tmp_path):
+    from easynlu.backends import exports
+
+    monkeypatch.setenv("EASYNLU_CACHE_DIR", str(tmp_path / "easynlu-cache"))
+    snap = put_in_hf_cache(clean_cache, MODEL, small_bert)
+    fake_export(exports.final_dir(str(snap), "int8"), snap, "int8")
+    assert [(d.model, d.export.quantize) for d in hub.delete_exports()] == [(MODEL, "int8")]
+    assert hub.cached_exports() == [] and MODEL in {m.model for m in hub.cached_models()}

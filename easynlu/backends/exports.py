@@ -12,13 +12,18 @@ Looking an export up (:func:`cached`) hashes nothing it has hashed before
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
+import os
 import re
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import catalogue
 from ..digests import cache_dir, known_sha256
 from ..options import check_quantize
 from .sentence import SentencePooling, is_sentence_transformers_dir
@@ -124,3 +129,62 @@ def is_complete(directory: Path) -> bool:
             (directory / name).stat().st_size == size for name, size in meta["files"].items())
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
+
+
+def model_name(path: str) -> str:
+    """The model as the user knows it: ORG/NAME for a Hugging Face cache snapshot or a catalogue model's
+    package, else the directory's last two path parts."""
+    parts = Path(os.path.abspath(path)).parts
+    hub = [p for p in parts if p.startswith("models--")]
+    if hub:
+        return hub[-1][len("models--"):].replace("--", "/")
+    shipped = {e.package: e.model for e in catalogue.entries().values() if e.package}
+    package = next((shipped[p] for p in reversed(parts) if p in shipped), None)
+    return package or "/".join(parts[-2:])
+
+
+# -- what the cache holds ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Export:
+    """One ONNX export in easynlu's cache (``easynlu cache`` lists them)."""
+
+    path: Path
+    source: str  # the model directory it was made from ("" when its meta cannot be read)
+    quantize: str | None  # "int8", or None for float32
+    size_bytes: int
+    current: bool  # what loading ``source`` uses now; False: made by another torch or easynlu, or its model is gone
+
+
+def listing() -> list[Export]:
+    """Every export in :func:`cache_root`, sorted by directory name; an absent cache is an empty list."""
+    root = cache_root()
+    if not root.is_dir():
+        return []
+    found = []
+    for directory in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            meta = read_meta(directory)
+        except (OSError, ValueError):
+            meta = {}
+        source, quantize = str(meta.get("source") or ""), meta.get("quantize")
+        size = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
+        found.append(Export(directory, source, quantize, size, _is_current(directory, source, quantize)))
+    return found
+
+
+def _is_current(directory: Path, source: str, quantize: Any) -> bool:
+    """Whether loading ``source`` today would use ``directory`` (same files, format and torch)."""
+    if not source or not os.path.isdir(source) or quantize not in (None, "int8") or not is_complete(directory):
+        return False
+    try:
+        return final_dir(source, quantize) == directory
+    except (OSError, ValueError):
+        return False
+
+
+def remove(export: Export) -> int:
+    """Delete ``export`` (and its lock file); returns the bytes freed."""
+    shutil.rmtree(export.path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.unlink(f"{export.path}.lock")
+    return export.size_bytes
