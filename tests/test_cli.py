@@ -429,6 +429,7 @@ def test_cli_cache_lists_and_deletes(capsys, hub_cache, small_bert):
 
 def test_cli_cache_empty(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("EASYNLU_CACHE_DIR", str(tmp_path / "easynlu"))  # no ONNX exports either
     assert cli.main(["cache"]) == 0
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.startswith("no cached catalogue models")
