@@ -396,7 +396,8 @@ def test_cli_download_puts_the_model_in_the_cache(capsys, monkeypatch, hub_cache
     assert (snapshot / "model.safetensors").is_file()
 
 
-def test_cli_cache_lists_and_deletes(capsys, hub_cache, small_bert):
+def test_cli_cache_lists_and_deletes(capsys, hub_cache, small_bert, monkeypatch, tmp_path):
+    monkeypatch.setenv("EASYNLU_CACHE_DIR", str(tmp_path / "easynlu"))  # no ONNX exports
     test_hub.put_in_hf_cache(hub_cache, test_hub.MODEL, small_bert)
     size = sum(f.stat().st_size for f in (test_hub.repo_dir(hub_cache, test_hub.MODEL) / "blobs").iterdir())
     refs = [ref for ref, e in easynlu.catalogue.entries().items() if e.model == test_hub.MODEL]
