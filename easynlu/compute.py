@@ -31,7 +31,7 @@ def encode(texts: list[str], parts: list[Part], level: Level, options: Options, 
     ``texts`` are the documents ("" for a missing one); ``parts`` the loaded components, in
     pipeline order; ``options`` the checked predict options (``output_level`` is ignored:
     ``level`` is already resolved); ``language`` picks the sentence splitter's rules;
-    ``progress`` (a tqdm bar) counts windows. Returns an Encoded with one float32 matrix per
+    ``progress`` (e.g. progress.TextsBar) is fed the windows run. Returns an Encoded with one float32 matrix per
     component column, rows in document then text order, NaN rows where there are no tokens.
     Identical segments (documents, or sentences below document level) are tokenized and run
     once and their rows shared. Raises OptionError for layers the model does not have,

@@ -17,11 +17,11 @@ from .resolve import Component
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame as SparkDataFrame
-    from tqdm.auto import tqdm
 
     from .compute import Part
     from .encoded import Encoded
     from .placement import Placement
+    from .progress import TextsBar
     from .search import Index, SearchLevel
 
 
@@ -285,9 +285,12 @@ class Pipeline:
         from .compute import encode
 
         parts = self._parts()
-        bar = _progress_bar(options.progress, len(texts))
+        bar = _progress_bar(options.progress, len(texts), len(parts))
         try:
-            return encode(texts, parts, level, options, self.language, bar)
+            encoded = encode(texts, parts, level, options, self.language, bar)
+            if bar is not None:
+                bar.finish()
+            return encoded
         finally:
             if bar is not None:
                 bar.close()
@@ -346,12 +349,11 @@ class Pipeline:
         return f"Pipeline([{refs}], device={info['device']}, dtype={info['dtype']}, {state})"
 
 
-def _progress_bar(progress: bool | None, n_texts: int) -> tqdm | None:
-    """tqdm (a notebook bar where ipywidgets is installed); by default it shows after 2 s, at once for >1000 texts."""
+def _progress_bar(progress: bool | None, n_texts: int, runs: int) -> TextsBar | None:
+    """A bar of the texts (tqdm.auto); by default it shows after 2 s, at once for >1000 texts."""
     if progress is False:
         return None
-    from .progress import bar_class
+    from .progress import TextsBar, bar_class
 
-    tqdm = bar_class()
     delay = 0 if progress or n_texts > 1000 else 2
-    return tqdm(total=0, unit="window", desc="easynlu", delay=delay, leave=False)
+    return TextsBar(bar_class()(total=n_texts, unit="text", desc="easynlu", delay=delay, leave=False), n_texts, runs)

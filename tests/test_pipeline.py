@@ -260,7 +260,9 @@ def test_pipeline_vectors_are_views_into_one_block(tiny_bert, level):
 
 def test_pipeline_progress_bar(tiny_bert, capsys):
     easynlu.load(str(tiny_bert)).predict(["a b c"] * 5, progress=True)
-    assert "easynlu" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "easynlu" in err and "/5 " in err and "5/5 " in err and "text/s" in err  # the user's texts, with a total
+    assert "window" not in err
     easynlu.load(str(tiny_bert)).predict(["a b c"] * 5, progress=False)
     assert capsys.readouterr().err == ""
 
@@ -269,7 +271,7 @@ def test_pipeline_progress_bar_by_default_on_over_1000_texts(tiny_bert, capsys):
     p = easynlu.load(str(tiny_bert))
     p.predict(["a b c"] * 1001, output_level="document")  # progress=None: many texts, so a bar
     err = capsys.readouterr().err
-    assert "easynlu" in err and "window" in err
+    assert "easynlu" in err and "/1001 " in err and "window" not in err
     p.predict(["a b c"] * 1001, output_level="document", progress=False)
     assert capsys.readouterr().err == ""
 
@@ -296,3 +298,23 @@ def test_pipeline_pickles_as_its_spec_and_unpickling_loads_nothing(tiny_bert):
     assert again.components == pipe.components and again.load_options == pipe.load_options
     pd.testing.assert_frame_equal(again.predict("I love NLP", output_level="document", progress=False).iloc[:, :1],
                                   before.iloc[:, :1])
+
+
+def test_pipeline_progress_bar_counts_texts_across_models(tiny_bert):
+    from easynlu.progress import TextsBar
+
+    class Bar:  # what tqdm shows: n of total
+        n = 0
+
+        def update(self, k):
+            self.n += k
+
+    bar = Bar()
+    texts = TextsBar(bar, n_texts=10, runs=2)  # two models: each run is half of the texts' progress
+    seen = []
+    for windows in (4, 2):
+        texts.total += windows  # as a backend does when its run starts
+        for _ in range(windows):
+            texts.update(1)
+            seen.append(bar.n)
+    assert seen == [1, 2, 3, 5, 7, 10]  # never backwards, never past the total
