@@ -261,7 +261,7 @@ def test_pipeline_vectors_are_views_into_one_block(tiny_bert, level):
 def test_pipeline_progress_bar(tiny_bert, capsys):
     easynlu.load(str(tiny_bert)).predict(["a b c"] * 5, progress=True)
     err = capsys.readouterr().err
-    assert "easynlu" in err and "/5 " in err and "5/5 " in err and "text/s" in err  # the user's texts, with a total
+    assert "easynlu" in err and "0/5 " in err and "text/s" in err  # the user's texts, with their total
     assert "window" not in err
     easynlu.load(str(tiny_bert)).predict(["a b c"] * 5, progress=False)
     assert capsys.readouterr().err == ""
