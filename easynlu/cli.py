@@ -32,12 +32,12 @@ from easynlu.errors import EasyNLUError, ModelUnavailableError
 from easynlu.options import (
     LAYER_POOLINGS,
     LEVELS,
-    LOAD_NAMES,
     POOLINGS,
     QUANTIZE,
     SUBWORD_POOLINGS,
     LoadOptions,
     Options,
+    given_load_options,
 )
 
 if TYPE_CHECKING:
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "en.embed.minilm"
 FORMATS = ("table", "json", "csv")
 DEFAULTS = Options()
-LOAD_DEFAULTS = {option.name: option.default for option in fields(LoadOptions)}
 OUTPUTS = (".parquet", ".jsonl", ".csv")
 _PYTHON_MODELS_HINT = re.compile(r"easynlu\.models\((?:'([^']*)')?\)")  # said as the command in errors
 
@@ -159,7 +158,7 @@ def _add_load_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _load_options(args: argparse.Namespace) -> dict[str, Any]:
     """The load options given on the command line, as ``easynlu.load`` keywords."""
-    return {name: getattr(args, name) for name in LOAD_NAMES if getattr(args, name) != LOAD_DEFAULTS[name]}
+    return given_load_options(vars(args))
 
 
 def _add_hub_commands(commands: argparse._SubParsersAction) -> None:

@@ -15,7 +15,7 @@ import numbers
 import os
 import re
 import sys
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, ParamSpec, TypeVar, get_args
 
@@ -176,7 +176,7 @@ class LoadOptions:
 
     def given(self) -> dict[str, Any]:
         """The options that differ from their defaults, as ``load()`` keywords."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != f.default}
+        return given_load_options(vars(self))
 
     def replace(self, **changes: Any) -> LoadOptions:
         """A copy with ``changes`` (load() keywords), checked again."""
@@ -184,6 +184,11 @@ class LoadOptions:
 
 
 LOAD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(LoadOptions))
+
+
+def given_load_options(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Those of ``values`` (holding every load option, e.g. parsed CLI flags) that differ from their default."""
+    return {f.name: values[f.name] for f in fields(LoadOptions) if values[f.name] != f.default}
 
 
 def _device(device: object) -> str | None:
