@@ -266,7 +266,9 @@ def cold_cli(backend: str, runs: int) -> dict:
     """Wall time of ``easynlu predict "I love NLP"`` processes with EASYNLU_BACKEND=backend."""
     cli = Path(sys.executable).with_name("easynlu")
     command = [str(cli)] if cli.exists() else [sys.executable, "-m", "easynlu"]
-    env = dict(os.environ, EASYNLU_BACKEND=backend)
+    # As on a user's machine, the first run writes easynlu's bytecode and the measured runs read it
+    # (some machines set PYTHONDONTWRITEBYTECODE, and then every run would compile easynlu again).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"EASYNLU_BACKEND": backend}
     check = ("import sys; from easynlu.cli import main; code = main(['predict', sys.argv[1]]); "
              "print('HEAVY', [m for m in ('torch', 'transformers') if m in sys.modules], file=sys.stderr); "
              "sys.exit(code)")
