@@ -224,8 +224,6 @@ async def list_models(request: Request, serving: Serving) -> Response:
 async def health(request: Request) -> Response:
     """``GET /health`` (no key needed): 200 while serving, 503 while shutting down; each model's queue and runs."""
     serving: Serving = request.app.state.serving
-    models = {name: {"queued": s.batcher.queued, "requests": s.batcher.stats.requests, "runs": s.batcher.stats.runs,
-                     "most_merged": s.batcher.stats.most_merged, "dropped": s.batcher.stats.dropped}
-              for name, s in serving.models.items()}
+    models = {name: {"queued": s.batcher.queued, **vars(s.batcher.stats)} for name, s in serving.models.items()}
     status = "shutting down" if serving.closing else "ok"
     return JSONResponse({"status": status, "models": models}, status_code=503 if serving.closing else 200)

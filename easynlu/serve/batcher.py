@@ -46,6 +46,7 @@ class Stats:
     texts: int = 0
     most_merged: int = 0
     dropped: int = 0  # requests withdrawn (client gone or timed out) before they ran
+    running: int = 0  # texts in the run under way (0: idle)
 
 
 class Batcher:
@@ -140,6 +141,7 @@ class Batcher:
         if not live:
             return
         texts = [text for work in live for text in work.texts]
+        self.stats.running = len(texts)
         try:
             results = self._compute(live[0].key, texts, [len(work.texts) for work in live])
         except Exception as err:  # noqa: BLE001  (every request of the run gets it: an APIError, else a 500)
@@ -147,6 +149,7 @@ class Batcher:
         for work, result in zip(live, results, strict=True):
             work.loop.call_soon_threadsafe(_set, work.future, result)
         stats = self.stats
+        stats.running = 0
         stats.runs += 1
         stats.requests += len(live)
         stats.texts += len(texts)
