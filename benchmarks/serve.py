@@ -91,7 +91,7 @@ def infinity_server() -> Server | None:
         return None
     port = free_port()
     # infinity's defaults kept (engine torch, batch size 32, dtype auto, bettertransformer on); device cpu named.
-    command = [str(python), "-m", "infinity_emb.infinity_server", "v2", "--model-id", str(minilm_path()),
+    command = [str(python.parent / "infinity_emb"), "v2", "--model-id", str(minilm_path()),
                "--served-model-name", "minilm", "--port", str(port), "--host", "127.0.0.1", "--device", "cpu",
                "--no-model-warmup"]
     return Server("infinity-emb", command, port, "/embeddings", "minilm")
@@ -193,7 +193,11 @@ def main() -> None:
             rows[server.name] = measure(server, sentences, args.clients, args.seconds, latency=batching)
         finally:
             server.stop()
-    infinity = None if args.no_infinity else infinity_server()
+    try:
+        infinity = None if args.no_infinity else infinity_server()
+    except RuntimeError as err:
+        log(f"infinity-emb: could not start, row skipped: {err}")
+        infinity = None
     if infinity is not None:
         try:
             rows[infinity.name] = measure(infinity, sentences, args.clients, args.seconds, latency=True)
