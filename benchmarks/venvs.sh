@@ -3,7 +3,7 @@
 # because their installs need other versions (optimum-onnx pins transformers < 5).
 #
 #   bash benchmarks/venvs.sh                 # all of them
-#   bash benchmarks/venvs.sh st-onnx         # one: st-onnx, st-openvino or fastembed
+#   bash benchmarks/venvs.sh st-onnx         # one: st-onnx, st-openvino, fastembed or infinity
 #
 # They live outside the repo: $EASYNLU_BENCH_VENVS, default ~/.cache/easynlu-bench/venvs.
 # torch==2.13.0 is installed first in the venvs that need torch: without it pip would pull a
@@ -15,17 +15,19 @@ PYTHON="${PYTHON:-python3}"
 export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # name -> what to install after torch ("-" for no torch)
-declare -A TORCH=([st-onnx]="torch==2.13.0" [st-openvino]="torch==2.13.0" [fastembed]="-")
+declare -A TORCH=([st-onnx]="torch==2.13.0" [st-openvino]="torch==2.13.0" [fastembed]="-" [infinity]="torch==2.13.0")
 declare -A PACKAGES=(
     [st-onnx]="sentence-transformers[onnx]"
     [st-openvino]="sentence-transformers[openvino]"
     [fastembed]="fastembed"
+    [infinity]="infinity-emb[server,torch]"  # benchmarks/serve.py's contender server
 )
 # the import that must work in the finished venv
 declare -A CHECK=(
     [st-onnx]="import sentence_transformers, optimum.onnxruntime, onnxruntime"
     [st-openvino]="import sentence_transformers, optimum.intel, openvino"
     [fastembed]="import fastembed, onnxruntime, tokenizers"
+    [infinity]="import infinity_emb, infinity_emb.infinity_server, sentence_transformers"
 )
 
 make_venv() {
@@ -58,13 +60,13 @@ make_venv() {
     "${dir}/bin/python" -c "${CHECK[$name]}"
     "${dir}/bin/python" -m pip freeze > "${dir}/requirements.lock"
     touch "${dir}/.ok"
-    echo "==> ${name}: ready ($(grep -i -E '^(sentence-transformers|transformers|optimum[-a-z]*|onnxruntime|openvino|fastembed|torch)==' \
+    echo "==> ${name}: ready ($(grep -i -E '^(sentence-transformers|transformers|optimum[-a-z]*|onnxruntime|openvino|fastembed|infinity-emb|torch)==' \
         "${dir}/requirements.lock" | tr '\n' ' '))"
 }
 
 names=("$@")
 if [ "${#names[@]}" -eq 0 ]; then
-    names=(st-onnx st-openvino fastembed)
+    names=(st-onnx st-openvino fastembed infinity)
 fi
 mkdir -p "${VENVS}"
 for name in "${names[@]}"; do

@@ -1,4 +1,4 @@
-"""The ``easynlu`` command line: predict, models, download, cache, save and export.
+"""The ``easynlu`` command line: predict, models, download, cache, save, export and serve.
 
     easynlu predict "I love NLP"                      # token level, the offline default model
     easynlu predict "I love NLP" --level document --format json
@@ -11,6 +11,7 @@
     easynlu save embed embed_sentence ./my-pipeline
     easynlu export embed                              # ONNX export once; then:
     easynlu predict "I love NLP" --backend onnx
+    easynlu serve en.embed_sentence.minilm --port 8000   # OpenAI's embeddings API over HTTP
 
 Importing this module is light: pandas and torch load only when a command runs.
 """
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import easynlu
 from easynlu import writers
-from easynlu.errors import EasyNLUError, ModelUnavailableError
+from easynlu.errors import EasyNLUError, ModelUnavailableError, OptionError
 from easynlu.options import (
     LAYER_POOLINGS,
     LEVELS,
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("-f", "--format", choices=FORMATS, default="table", help="output format (default: table)")
     models.set_defaults(run=_models)
     _add_hub_commands(commands)
+    _add_serve_command(commands)
     return parser
 
 
@@ -205,6 +207,43 @@ def _add_hub_commands(commands: argparse._SubParsersAction) -> None:
     export.set_defaults(run=_export)
 
 
+def _add_serve_command(commands: argparse._SubParsersAction) -> None:
+    from easynlu.serve.limits import Limits
+
+    limits = Limits()
+    serve = commands.add_parser(
+        "serve", help="serve models over HTTP: OpenAI's embeddings API, and predict's rows",
+        description="Serve each REF over HTTP (needs easynlu[serve]): POST /v1/embeddings (OpenAI's embeddings "
+                    "API), POST /v1/predict (token, sentence or document rows with offsets), GET /v1/models, "
+                    "GET /health. Requests that arrive together are encoded together (dynamic batching). Binds "
+                    "127.0.0.1 unless --host says otherwise. Logs (access lines as JSON, progress, warnings) go "
+                    "to stderr.")
+    serve.add_argument("refs", nargs="+", metavar="REF",
+                       help="a model to serve; requests name it by this REF in 'model' (quote space-separated refs "
+                            "to serve them as one pipeline)")
+    serve.add_argument("--host", default="127.0.0.1", help="the address to bind (default: 127.0.0.1, this "
+                                                           "machine only; 0.0.0.0 for every interface)")
+    serve.add_argument("--port", type=int, default=8000, help="the port (default: 8000)")
+    serve.add_argument("--api-key", default=None, metavar="KEY",
+                       help="require 'Authorization: Bearer KEY' (default: $EASYNLU_API_KEY; none if unset)")
+    serve.add_argument("--max-inputs", type=int, default=limits.max_inputs, metavar="N",
+                       help=f"texts per request (default: {limits.max_inputs})")
+    serve.add_argument("--max-chars", type=int, default=limits.max_chars, metavar="N",
+                       help=f"characters per request, all texts together (default: {limits.max_chars})")
+    serve.add_argument("--queue-size", type=int, default=limits.queue_size, metavar="N",
+                       help=f"texts waiting per model before requests get 503 (default: {limits.queue_size})")
+    serve.add_argument("--batch-texts", type=int, default=limits.batch_texts, metavar="N",
+                       help=f"texts per merged model run (default: {limits.batch_texts})")
+    serve.add_argument("--timeout", type=float, default=limits.timeout, metavar="S",
+                       help=f"seconds a request may wait and run before a 504 (default: {limits.timeout:g})")
+    serve.add_argument("--no-batching", action="store_true",
+                       help="run each request alone instead of merging concurrent ones (for comparison)")
+    serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
+                       help="log level (default: info)")
+    _add_load_arguments(serve)
+    serve.set_defaults(run=_serve)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for easynlu errors and bad usage)."""
     parser = _parser()
@@ -218,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--output and --text-column go with --input FILE")
         if args.output and Path(args.output).suffix.lower() not in OUTPUTS:
             parser.error(f"--output must end in {', '.join(OUTPUTS)}")
+    if args.command == "serve" and len(set(args.refs)) < len(args.refs):
+        parser.error("each REF may be served once")
     with warnings.catch_warnings():  # restores showwarning when the command ends
         warnings.showwarning = _show_warning
         return _run(args)
@@ -477,6 +518,23 @@ def _export(args: argparse.Namespace) -> None:
     for ref, path in easynlu.export(" ".join(args.refs), quantize=args.quantize,
                                     offline=True if args.offline else None).items():
         print(f"{ref}: ONNX export in {path}", flush=True)
+
+
+# -- serve --------------------------------------------------------------------------------------
+def _serve(args: argparse.Namespace) -> None:
+    import importlib.util
+
+    missing = [name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise OptionError(f"easynlu serve needs {' and '.join(missing)}: pip install 'easynlu[serve]' (in a clone "
+                          f"of easynlu: pip install -e '.[serve]').")
+    from easynlu.serve import Limits, runner
+
+    limits = Limits(max_inputs=args.max_inputs, max_chars=args.max_chars, queue_size=args.queue_size,
+                    batch_texts=args.batch_texts, timeout=args.timeout, merge=not args.no_batching)
+    runner.setup_logging(args.log_level)  # loading's warnings and progress go to the log too
+    pipes = {ref: easynlu.load(ref, **_load_options(args)) for ref in args.refs}
+    runner.run(pipes, host=args.host, port=args.port, api_key=args.api_key, limits=limits, log_level=args.log_level)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -195,6 +195,12 @@ class Pipeline:
         blocks = [encoded.vectors[c.column] for c in self.components]
         return blocks[0] if len(blocks) == 1 else np.ascontiguousarray(np.hstack(blocks))
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """How many tokens the first model makes of each text: its wordpieces, without [CLS]/[SEP], whole
+        (a text longer than the model's window is counted in full: easynlu windows it, never truncates)."""
+        tokens = self._parts()[0].backend.tokenize(list(texts))
+        return np.diff(tokens.offsets).tolist()
+
     def predict_embeds(self, data: Any, **options: Any) -> np.ndarray:
         """NLU's ``predict_embeds``: the same as :meth:`embed` (one document vector per text)."""
         return self.embed(data, **options)

@@ -54,3 +54,7 @@ class Embedder(Protocol):
     def embed(self, texts: Any, *args: Any, **options: Any) -> np.ndarray:
         """``Pipeline.embed``: one float32 document vector per text."""
         ...
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """``Pipeline.count_tokens``: each text's wordpieces as the first model tokenizes it."""
+        ...
