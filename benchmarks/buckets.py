@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                 row = json.loads(lines[-1])
                 got[(config, bucket)].append(row)
                 print(f"  round {r + 1} {config:10s} bucket {bucket:2d}: cold {row['cold_s']:6.2f} s, warm "
-                      f"{row['warm_s']:6.2f} s, {row['shapes']} shapes, padding {100 * row['padding']:.1f}%", flush=True)
+                      f"{row['warm_s']:6.2f} s, {row['shapes']} shapes, padding {100 * row['padding']:.1f}%",
+                      flush=True)
         diffs = {}
         for config, bucket in runs:
             base, this = Path(tmp) / f"{config}_1.npy", Path(tmp) / f"{config}_{bucket}.npy"
@@ -128,9 +129,10 @@ def main(argv: list[str] | None = None) -> int:
             table[(config, bucket)] = {k: statistics.median(x[k] for x in rows) for k in rows[0]}
     for (config, bucket), m in table.items():
         base = table.get((config, 1))
-        speed = (lambda k: f"{base[k] / m[k]:.2f}×") if base else (lambda k: "")  # noqa: E731
+        cold_x, warm_x = (f"{base['cold_s'] / m['cold_s']:.2f}×", f"{base['warm_s'] / m['warm_s']:.2f}×") if base \
+            else ("", "")
         lines.append(f"| {config} | {bucket} | {m['shapes']:.0f} | {100 * m['padding']:.1f}% | {m['cold_s']:.2f} | "
-                     f"{m['warm_s']:.2f} | {m['cold_s'] / m['warm_s']:.2f}× | {speed('cold_s')} | {speed('warm_s')} | "
+                     f"{m['warm_s']:.2f} | {m['cold_s'] / m['warm_s']:.2f}× | {cold_x} | {warm_x} | "
                      f"{diffs.get((config, bucket), float('nan')):.1e} |")
     print("\n" + "\n".join(lines) + f"\n\n(× bucket 1's: speed-up, higher is faster; medians of {args.rounds} rounds; "
           f"load average at end {os.getloadavg()[0]:.2f})")

@@ -6,12 +6,12 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from test_onnx import CASES, TEXTS
 
 import easynlu
 from easynlu import backends
 from easynlu.backends import batching
 from easynlu.compute import Part, encode
-from test_onnx import CASES, TEXTS
 
 ATOL = 1e-5
 # lengths from 1 to ~60 tokens, so that a bucket of 16 pads most batches past their longest member
