@@ -20,10 +20,12 @@ TOKEN_BUDGET = 2048
 # 1-16 tokens' worth on MiniLM (benchmarks), bfloat16's ~90. GPUs pad for free: they pass the budget.
 BATCH_COST = 32
 
-# Padded lengths ([CLS]/[SEP] included) are rounded up to a multiple of this, so that a call over
-# thousands of texts meets a few dozen batch shapes instead of one per distinct length: every new
-# shape costs oneDNN (torch bf16) and onnxruntime kernel set-up on its first call. 1 turns it off.
-BUCKET = 16
+# Padded lengths ([CLS]/[SEP] included) may be rounded up to a multiple of this, so that a call over
+# thousands of texts meets fewer batch widths: a new shape costs oneDNN kernel set-up (torch) on its
+# first call. Off (1) by default, by measurement (benchmarks/buckets.py, 2,000 MiniLM sentences, median
+# 18 tokens): 8 pads 17% more tokens and 16 pads 33% more, and since the token-budget batches vary in rows
+# too, 16 met 28 shapes where 1 met 27; onnxruntime's first pass is as fast as its warm ones anyway.
+BUCKET = 1
 
 
 def bucketed(length: int, bucket: int, limit: int | None = None) -> int:
