@@ -29,6 +29,9 @@ KINDS = {
     "st.openvino": ("sentence", "sentences", "raw.sentence"),
     "fastembed.onnx": ("sentence", "sentences", "raw.sentence"),
     "ort.loop": ("sentence", "sentences", "raw.sentence"),
+    "ov.direct": ("sentence", "sentences", "raw.sentence"),
+    "ov.direct_bf16": ("sentence", "sentences", "raw.sentence"),
+    "ov.direct_f32": ("sentence", "sentences", "raw.sentence"),
     "easynlu.default": ("embed() (document)", "sentences", "raw.sentence"),
     "easynlu.torch": ("embed() (document)", "sentences", "raw.sentence"),
     "easynlu.torch_bf16": ("embed() (document)", "sentences", "raw.sentence"),
@@ -52,6 +55,9 @@ LABELS = {
     "st.openvino": "SentenceTransformer(backend='openvino').encode (defaults)",
     "fastembed.onnx": "fastembed TextEmbedding.embed (local ONNX export)",
     "ort.loop": "onnxruntime loop (sorted token batches)",
+    "ov.direct": "OpenVINO runtime direct, sorted token batches (its default precision)",
+    "ov.direct_bf16": "OpenVINO runtime direct, sorted token batches, bf16",
+    "ov.direct_f32": "OpenVINO runtime direct, sorted token batches, f32",
     "easynlu.default": "easynlu embed(), load() defaults",
     "easynlu.torch": "easynlu embed(), backend='torch' float32",
     "easynlu.torch_bf16": "easynlu embed(), backend='torch' bfloat16",
@@ -159,6 +165,7 @@ class Contender:
         self.level, self.corpus, self.reference = KINDS[key]
         self.label = LABELS[key]
         self.stages: dict | None = None
+        self.note = ""  # what the contender chose by itself (OpenVINO's precision), for the table
         self._pad = [0, 0]
         family = key.split(".")[0]
         getattr(self, f"_setup_{family}")(instrument)
@@ -230,6 +237,15 @@ class Contender:
         budget = {} if self.token_budget is None else {"token_budget": self.token_budget}
         self.raw = OrtLoop(str(self.onnx_dir), self.path, max_length=self.model.max_length, **budget)
 
+    def _setup_ov(self, instrument):
+        from ovloop import OvLoop
+
+        budget = {} if self.token_budget is None else {"token_budget": self.token_budget}
+        precision = {"ov.direct_bf16": "bf16", "ov.direct_f32": "f32"}.get(self.key)
+        self.raw = OvLoop(str(self.onnx_dir), self.path, max_length=self.model.max_length, precision=precision,
+                          **budget)
+        self.note = f"precision {self.raw.precision_used}"
+
     def _setup_pipeline(self, instrument):
         import torch
         from transformers import pipeline
@@ -269,7 +285,7 @@ class Contender:
             sync(self.device)
             self._pad[:] = self.raw.last_padding
             return out
-        if family == "ort":
+        if family in ("ort", "ov"):
             out = self.raw.encode(texts)
             self._pad[:] = self.raw.last_padding
             return out

@@ -1,6 +1,7 @@
-"""CPU contenders (issue 13, section 4): MiniLM sentence vectors on this machine's cores, one run.
+"""CPU contenders (issues 13 and 25): MiniLM sentence vectors on this machine's cores, one run.
 
-    bash benchmarks/venvs.sh                 # once: the virtualenvs of the ST ONNX/OpenVINO and fastembed rows
+    bash benchmarks/venvs.sh                 # once: the venvs of the ST ONNX/OpenVINO, fastembed and OpenVINO
+                                             # rows, and the STS-B dev file
     python benchmarks/cpu.py                 # 2,048 sentences, 3 rounds, cold figures (~6-9 min)
     python benchmarks/cpu.py --n 256 --rounds 2 --no-cold     # a quick look
     python benchmarks/cpu.py --write         # also rewrite this script's section of RESULTS.md
@@ -13,7 +14,11 @@ machine is shared and noisy. Each row's vectors are checked against the PyTorch 
 (benchmarks/raw.py) by min cosine. A row that cannot run (a missing venv, a load() keyword that
 easynlu does not have yet) prints why and is skipped. The ONNX rows that take a file (the plain
 onnxruntime loop, fastembed) share one export: easynlu's own (easynlu.backends.export.ensure) when
-it exists, else a ``torch.onnx.export(dynamo=True)`` made once into the bench cache.
+it exists, else a ``torch.onnx.export(dynamo=True)`` made once into the bench cache; the OpenVINO
+runtime rows (ovloop.py) read the same file. Each row also gets its STS-B dev Spearman (sts.py) and
+its first pass × warm (round 1 against the later rounds' median). The CPU's flags name its family
+(AMX, avx512_bf16, AVX2), and issue 25's targets for that family are printed PASS/FAIL
+(cpu_targets.py); the other families' are SKIP.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
 import numpy as np  # noqa: E402
+import sts  # noqa: E402
 from contenders import LABELS, easynlu_token_budget  # noqa: E402
+from cpu_targets import family_targets  # noqa: E402
 from machine import cpu_info  # noqa: E402
 from models import CACHE, minilm_path  # noqa: E402
 
@@ -51,6 +58,9 @@ ROWS = [
     ("st.openvino", "st-openvino"),
     ("fastembed.onnx", "fastembed"),
     ("ort.loop", None),
+    ("ov.direct", "openvino"),
+    ("ov.direct_bf16", "openvino"),
+    ("ov.direct_f32", "openvino"),
     ("easynlu.default", None),
     ("easynlu.torch", None),
     ("easynlu.torch_bf16", None),
@@ -63,6 +73,8 @@ FASTEMBED_FILES = ("tokenizer.json", "tokenizer_config.json", "config.json", "sp
 OTHER_SCRIPTS = "<!-- other benchmark scripts: kept when run.py rewrites this file -->"
 SECTION = "## CPU contenders"
 COLD_TEXT = "I love NLP"
+# the rows whose STS-B dev Spearman is measured (3,000 sentences each): fp32, bf16, int8, OpenVINO direct
+STS_ROWS = ("raw.sentence", "easynlu.torch", "easynlu.torch_bf16", "easynlu.onnx_int8", "ov.direct")
 
 
 def log(*args: object) -> None:
@@ -169,8 +181,11 @@ class Served:
         return got
 
     def run(self, timeout: float = 900) -> dict:
+        return self.ask("run", timeout)
+
+    def ask(self, line: str, timeout: float = 900) -> dict:
         assert self.proc.stdin is not None
-        self.proc.stdin.write("run\n")
+        self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
         return self.reply(timeout)
 
@@ -186,7 +201,8 @@ class Served:
 
 
 def speed(texts_file: Path, n: int, rounds: int, model_dir: Path, links: Path, onnx_dir: Path | None,
-          fe_dir: Path | None, budget: int, work: Path, only: set[str] | None) -> dict:
+          fe_dir: Path | None, budget: int, work: Path, only: set[str] | None,
+          gold: tuple[np.ndarray, list[str], list[str]] | None = None) -> dict:
     rows: dict[str, dict] = {}
     served: dict[str, Served] = {}
     for key, venv in ROWS:
@@ -196,8 +212,8 @@ def speed(texts_file: Path, n: int, rounds: int, model_dir: Path, links: Path, o
         if python is None:
             rows[key] = {"skip": f"venv {venv} missing: create it with `bash benchmarks/venvs.sh {venv}`"}
             continue
-        onnx = {"fastembed.onnx": fe_dir, "ort.loop": onnx_dir}.get(key)
-        if key in ("fastembed.onnx", "ort.loop") and onnx is None:
+        onnx = fe_dir if key == "fastembed.onnx" else onnx_dir if key.startswith(("ort.", "ov.")) else None
+        if (key == "fastembed.onnx" or key.startswith(("ort.", "ov."))) and onnx is None:
             rows[key] = {"skip": "no ONNX export of MiniLM (see the export line above)"}
             continue
         path = links if key.startswith("st.") else model_dir
@@ -210,7 +226,7 @@ def speed(texts_file: Path, n: int, rounds: int, model_dir: Path, links: Path, o
             s.stop()
             log(f"  {key:20s} not available: {ready['skip']}")
         else:
-            rows[key] = {"setup_s": ready["setup_s"], "times_s": []}
+            rows[key] = {"setup_s": ready["setup_s"], "times_s": [], "note": ready.get("note", "")}
             venv = dict(ROWS)[key]
             if venv:
                 rows[key]["versions"] = venv_versions(venv)
@@ -230,6 +246,12 @@ def speed(texts_file: Path, n: int, rounds: int, model_dir: Path, links: Path, o
             if got.get("padding"):
                 rows[key]["padding"] = 1 - got["padding"][0] / got["padding"][1]
             log(f"  round {r + 1} {key:20s} {got['seconds']:7.3f} s")
+    if gold is not None:
+        sts_texts = work / "sts.json"
+        sts_texts.write_text(json.dumps(gold[1] + gold[2]), encoding="utf-8")
+        for key in live:
+            if "skip" not in rows[key] and key in STS_ROWS:
+                served[key].ask(f"sts {sts_texts} {work / (key + '.sts.npy')}")
     for s in served.values():
         s.stop()
 
@@ -238,6 +260,10 @@ def speed(texts_file: Path, n: int, rounds: int, model_dir: Path, links: Path, o
         if "skip" in row:
             continue
         row["median_s"] = statistics.median(row["times_s"])
+        if len(row["times_s"]) > 1:  # round 1 is each process's first pass over the texts
+            row["first_x_warm"] = row["times_s"][0] / statistics.median(row["times_s"][1:])
+        if gold is not None and (work / f"{key}.sts.npy").exists():
+            row["sts_spearman"] = sts.score(np.load(work / f"{key}.sts.npy"), gold[0])
         row["per_s"] = n / row["median_s"]
         vectors = np.load(work / f"{key}.npy")
         if ref is not None and key != "raw.sentence":
@@ -403,17 +429,23 @@ def table(result: dict) -> str:
              f"{'yes' if result['machine']['avx512_bf16'] else 'no'}, amx_bf16 "
              f"{'yes' if result['machine']['amx_bf16'] else 'no'}), median of {result['rounds']} rounds, "
              f"each contender in its own process. ONNX file for the plain loop and fastembed: {result['onnx_export']}.",
-             "", "| contender | venv | sentences/s | × raw loop | × ST default | min cos vs raw | padding |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+             f"CPU flags: {' '.join(result['machine'].get('flags', [])) or '?'} (family for issue 25's targets: "
+             f"{result['machine'].get('family', '?')}).",
+             "", "| contender | venv | sentences/s | × raw loop | × ST default | min cos vs raw | mean cos | "
+             "STS-B dev Spearman | first pass × warm | padding |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key, venv in ROWS:
         row = rows.get(key)
         if row is None:
             continue
         if "skip" in row:
-            lines.append(f"| {LABELS[key]} | {venv or 'dev'} | not available: {row['skip']} | | | | |")
+            lines.append(f"| {LABELS[key]} | {venv or 'dev'} | not available: {row['skip']} | | | | | | | |")
             continue
-        lines.append(f"| {LABELS[key]} | {venv or 'dev'} | {row['per_s']:.1f} | {_fmt(row.get('x_raw'), '.2f×')} "
+        note = f" ({row['note']})" if row.get("note") else ""
+        lines.append(f"| {LABELS[key]}{note} | {venv or 'dev'} | {row['per_s']:.1f} | {_fmt(row.get('x_raw'), '.2f×')} "
                      f"| {_fmt(row.get('x_st'), '.2f×')} | {_fmt(row.get('min_cos'), '.7f')} "
+                     f"| {_fmt(row.get('mean_cos'), '.7f')} | {_fmt(row.get('sts_spearman'), '.4f')} "
+                     f"| {_fmt(row.get('first_x_warm'), '.2f×')} "
                      f"| {'' if 'padding' not in row else format(100 * row['padding'], '.1f') + '%'} |")
     versions = {venv: rows[k]["versions"] for k, venv in ROWS if venv and "versions" in rows.get(k, {})}
     if versions:
@@ -435,6 +467,11 @@ def table(result: dict) -> str:
                             f"{r['peak_rss_bytes'] / 2**20:.0f} MiB" + (f" ({r['note']})" if r.get("note") else "")))
     lines += ["", "| target (issue 13, section 4) | measured | limit | status |", "|---|---|---|---|"]
     lines += [f"| {t['what']} | {t['measured']} | {t['limit']} | **{t['status']}** |" for t in result["targets"]]
+    m = result["machine"]
+    lines += ["", f"| target (issue 25) on {m['cpu']} ({m.get('family', '?')}) | measured | limit | status |",
+              "|---|---|---|---|"]
+    lines += [f"| {t['what']} | {t['measured']} | {t['limit']} | **{t['status']}** |"
+              for t in result.get("targets25", [])]
     return "\n".join(lines) + "\n"
 
 
@@ -459,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="comma-separated contender keys (the raw loop always runs): "
                                                      + ", ".join(k for k, _ in ROWS))
     parser.add_argument("--no-cold", action="store_true", help="skip import time, cold CLI start and peak RSS")
+    parser.add_argument("--no-sts", action="store_true", help="skip the STS-B dev Spearman of the rows in STS_ROWS")
     parser.add_argument("--cli-runs", type=int, default=5, help="cold ONNX CLI processes (median; default 5)")
     parser.add_argument("--json", default=str(HERE / "results" / "cpu.json"), help="where to write the figures")
     parser.add_argument("--write", action="store_true", help="rewrite the '## CPU contenders' section of RESULTS.md")
@@ -477,8 +515,8 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = minilm_path()
     cache = CACHE / "cpu"
     cache.mkdir(parents=True, exist_ok=True)
-    log(f"CPU contenders on {info['cpu']}, {info['cores']} cores, {len(texts)} sentences, {args.rounds} rounds; "
-        f"venvs in {VENVS}")
+    log(f"CPU contenders on {info['cpu']} (flags {' '.join(info['flags'])}: {info['family']}), {info['cores']} cores, "
+        f"{len(texts)} sentences, {args.rounds} rounds; venvs in {VENVS}")
     t = time.perf_counter()
     onnx_dir, who = prepare_onnx(model_dir, cache)
     log(f"ONNX export: {onnx_dir} ({who}, {time.perf_counter() - t:.1f} s)")
@@ -490,7 +528,11 @@ def main(argv: list[str] | None = None) -> int:
         texts_file = work / "texts.json"
         texts_file.write_text(json.dumps(texts), encoding="utf-8")
         log("\n== speed (each contender in its own process) ==")
-        rows = speed(texts_file, len(texts), args.rounds, model_dir, links, onnx_dir, fe_dir, budget, work, only)
+        found = sts.wheel(VENVS) if not args.no_sts else None
+        gold = sts.read_dev(found) if found else None
+        log(f"STS-B dev: {found or 'not used (bash benchmarks/venvs.sh sts-b)'}")
+        rows = speed(texts_file, len(texts), args.rounds, model_dir, links, onnx_dir, fe_dir, budget, work, only,
+                     gold)
         cold_figs = None
         if not args.no_cold:
             log("\n== cold figures (fresh processes) ==")
@@ -499,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"machine": info, "n": len(texts), "rounds": args.rounds, "corpus_sha256": corpus["sha256"],
               "onnx_export": f"{who}" if onnx_dir else who, "token_budget": budget, "rows": rows, "cold": cold_figs}
     result["targets"] = targets(rows, cold_figs)
+    result["targets25"] = family_targets(rows, info["family"], info["cpu"])
     result["wall_s"] = time.perf_counter() - wall
     text = table(result)
     log("\n" + text)

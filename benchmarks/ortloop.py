@@ -46,6 +46,10 @@ class OrtLoop:
         self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
         self.last_padding: tuple[int, int] | None = None
 
+    def infer(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """The last hidden state of one padded batch."""
+        return self.session.run([self.output], feed)[0]
+
     def encode(self, texts: list[str]) -> np.ndarray:
         """One L2-normalised mean-pooled float32 vector per text, in input order."""
         encodings = self.tokenizer.encode_batch(list(texts))
@@ -69,7 +73,7 @@ class OrtLoop:
             feed = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self.inputs:
                 feed["token_type_ids"] = np.zeros_like(ids)
-            hidden = self.session.run([self.output], {k: v for k, v in feed.items() if k in self.inputs})[0]
+            hidden = self.infer({k: v for k, v in feed.items() if k in self.inputs})
             weights = mask[:, :, None].astype(np.float32)
             vectors = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

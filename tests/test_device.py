@@ -2,6 +2,7 @@
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -199,3 +200,40 @@ def test_device_packed_bf16_linear_equals_linear_and_is_skipped_where_unavailabl
     monkeypatch.setattr(cpu_bf16, "_available", lambda: False)
     model = torch.nn.Sequential(torch.nn.Linear(8, 8).to(torch.bfloat16))
     assert cpu_bf16.pack(model) == 0 and type(model[0]) is torch.nn.Linear
+
+
+# -- how bfloat16 linears run, per CPU flag (issue 25) ---------------------------------------------
+@pytest.mark.parametrize("flags, kind", [
+    ({"avx2", "avx512f", "avx512_bf16"}, "packed"),              # Zen 4/5, Cooper Lake: measured packed faster
+    ({"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}, "plain"),  # Sapphire Rapids and later: plain nn.Linear
+    ({"avx2"}, "packed"), (None, "packed"),                        # as before (pack() itself bails where it can't)
+])
+def test_device_bf16_linears_are_chosen_by_the_cpus_flags(cpu, flags, kind):
+    cpu(flags)
+    assert devices.bf16_linears() == kind
+    assert devices.bf16_linears(None if flags is None else frozenset(flags)) == kind
+
+
+def test_device_bf16_model_gets_the_linears_its_cpu_flags_choose(cpu, tiny_bert):
+    from easynlu.backends import cpu_bf16
+    from easynlu.backends.transformer import load
+    from easynlu.compute import Part, encode
+    from easynlu.options import Options
+
+    texts = ["I love NLP.", "Linears in bfloat16 are packed or plain, by the CPU's flags.", "Short."]
+
+    def loaded(dtype, flags):
+        cpu(flags)
+        backend = load(str(tiny_bert), "cpu", dtype)
+        kinds = {type(m).__name__ for m in backend.model.modules()}
+        return kinds, encode(texts, [Part("v", "embed", backend)], "document", Options()).vectors["v"]
+
+    plain_kinds, plain = loaded("bfloat16", {"avx512_bf16", "amx_bf16"})
+    packed_kinds, packed = loaded("bfloat16", {"avx512_bf16"})
+    want = loaded("float32", {"avx512_bf16"})[1]
+    assert "PackedLinear" not in plain_kinds and "Linear" in plain_kinds
+    if cpu_bf16._available():  # torch has oneDNN's bf16 ops on this CPU
+        assert "PackedLinear" in packed_kinds and "Linear" not in packed_kinds
+    for got in (plain, packed):
+        cos = (got * want).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
+        assert cos.min() > 0.999

@@ -20,6 +20,19 @@ TOKEN_BUDGET = 2048
 # 1-16 tokens' worth on MiniLM (benchmarks), bfloat16's ~90. GPUs pad for free: they pass the budget.
 BATCH_COST = 32
 
+# Padded lengths ([CLS]/[SEP] included) may be rounded up to a multiple of this, so that a call over
+# thousands of texts meets fewer batch widths: a new shape costs oneDNN kernel set-up (torch) on its
+# first call. Off (1) by default, by measurement (benchmarks/buckets.py, 2,000 MiniLM sentences, median
+# 18 tokens): 8 pads 17% more tokens and 16 pads 33% more, and since the token-budget batches vary in rows
+# too, 16 met 28 shapes where 1 met 27; onnxruntime's first pass is as fast as its warm ones anyway.
+BUCKET = 1
+
+
+def bucketed(length: int, bucket: int, limit: int | None = None) -> int:
+    """``length`` rounded up to a multiple of ``bucket``, but not past ``limit`` (the model's longest input)."""
+    width = -(-length // max(bucket, 1)) * max(bucket, 1)
+    return width if limit is None else max(length, min(width, limit))
+
 
 @dataclass(frozen=True)
 class Windows:
@@ -64,8 +77,9 @@ def windows(seg_off: np.ndarray, size: int, stride: int | None = None) -> Window
 
 
 def batches(lengths: np.ndarray, token_budget: int, max_size: int | None = None,
-            batch_cost: int = BATCH_COST) -> list[np.ndarray]:
-    """Group window indices into batches, longest first, each padded to its own longest member.
+            batch_cost: int = BATCH_COST, bucket: int = 1, limit: int | None = None) -> list[np.ndarray]:
+    """Group window indices into batches, longest first, each padded to its own longest member
+    rounded up to a multiple of ``bucket`` (at most ``limit``).
 
     A batch holds at most as many windows as fit in ``token_budget`` padded tokens (at least
     one), and at most ``max_size`` windows. Within that, each batch ends where it does the most
@@ -78,7 +92,7 @@ def batches(lengths: np.ndarray, token_budget: int, max_size: int | None = None,
     sorted_lengths = lengths[order]
     out, i, n = [], 0, len(order)
     while i < n:
-        longest = max(int(sorted_lengths[i]), 1)
+        longest = bucketed(max(int(sorted_lengths[i]), 1), bucket, limit)
         size = max(1, token_budget // longest)
         if max_size:
             size = min(size, max_size)
@@ -99,10 +113,13 @@ def pad(
     prefix: list[int],
     suffix: list[int],
     pad_id: int,
+    total: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Padded ``input_ids`` and ``attention_mask`` (int64) for windows of the flat ``ids``."""
+    """Padded ``input_ids`` and ``attention_mask`` (int64) for windows of the flat ``ids``, at
+    least ``total`` columns wide (the extra columns are padding, masked out)."""
     n_pre, n_suf = len(prefix), len(suffix)
     width = int(lengths.max()) if len(lengths) else 0
+    width = max(width, total - n_pre - n_suf)
     cols = np.arange(width)
     body_mask = cols[None, :] < lengths[:, None]
     src = np.minimum(starts[:, None] + cols[None, :], max(len(ids) - 1, 0))

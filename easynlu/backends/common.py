@@ -209,7 +209,7 @@ class WindowedBackend:
         padded = wins.length + len(self.prefix) + len(self.suffix)  # the budget counts [CLS]/[SEP] too
         budget = job.token_budget or batching.TOKEN_BUDGET
         cost = batching.BATCH_COST if self.device == "cpu" else budget  # GPUs: full batches
-        for batch in batching.batches(padded, budget, job.batch_size, cost):
+        for batch in batching.batches(padded, budget, job.batch_size, cost, batching.BUCKET, self._longest()):
             self._run_safely(tokens, wins, batch, job, state)
             if progress is not None:
                 progress.update(len(batch))
@@ -217,7 +217,14 @@ class WindowedBackend:
 
     def _pad(self, tokens: Tokens, wins: Windows, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``input_ids`` and ``attention_mask`` (int64) of the batch's windows with their special tokens."""
-        return batching.pad(tokens.ids, wins.start[batch], wins.length[batch], self.prefix, self.suffix, self.pad_id)
+        specials = len(self.prefix) + len(self.suffix)
+        total = batching.bucketed(int(wins.length[batch].max()) + specials, batching.BUCKET, self._longest())
+        return batching.pad(tokens.ids, wins.start[batch], wins.length[batch], self.prefix, self.suffix, self.pad_id,
+                            total)
+
+    def _longest(self) -> int:
+        """The longest input the model takes, special tokens included: no bucket rounds past it."""
+        return self.window + len(self.prefix) + len(self.suffix)
 
     def _run_safely(self, tokens: Tokens, wins: Windows, batch: np.ndarray, job: Job, state: State) -> None:
         self._run_batch(tokens, wins, batch, job, state)

@@ -78,6 +78,20 @@ def cpu_flags() -> frozenset[str] | None:
     return frozenset()
 
 
+def bf16_linears(flags: frozenset[str] | None = None) -> str:
+    """How the torch backend runs bfloat16 linear layers on this CPU (``flags``: its flags, default read).
+
+    "plain": transformers' own ``nn.Linear`` under bfloat16. "packed": oneDNN-packed weights with the
+    FFN's GELU fused (cpu_bf16.py; where torch lacks the ops it stays plain). On AMX (``amx_bf16``) the
+    packed linears run no faster warm and cost ~4 ms of kernel set-up per new batch shape, where plain
+    ones built 95 kernels in 157 ms against 274 in 711 ms (issue 25's measurements on a 2-core Xeon with
+    AMX, not easynlu's). Elsewhere packed, as measured on avx512_bf16 without AMX (cpu_bf16.py: 2.07x
+    float32 against 1.82x plain); where pack() finds no oneDNN bf16 ops it leaves the model plain.
+    """
+    flags = cpu_flags() if flags is None else flags
+    return "plain" if flags and "amx_bf16" in flags else "packed"
+
+
 _warned_slow_bf16 = False
 
 

@@ -18,6 +18,7 @@ from ..encoded import Job, Tokens
 from ..errors import ModelUnavailableError, OutOfMemoryError
 from . import common
 from .common import State, WindowedBackend
+from .device import bf16_linears
 from .sentence import SentencePooling, is_sentence_transformers_dir
 
 if TYPE_CHECKING:
@@ -65,10 +66,10 @@ class TransformerBackend(WindowedBackend):
                 fix="save the tokenizer there again with tokenizer.save_pretrained(dir)") from err
         model, missing = _load_weights(AutoModel, path, dtype, attention(self._device.type, dtype))
         self.model = model.to(self._device).eval()
-        if self._device.type == "cpu" and dtype == "bfloat16":
+        if self._device.type == "cpu" and dtype == "bfloat16" and bf16_linears() == "packed":
             from .cpu_bf16 import pack
 
-            pack(self.model)  # oneDNN-packed linears, GELU fused (cpu_bf16.py)
+            pack(self.model)  # oneDNN-packed linears, GELU fused (cpu_bf16.py); not on AMX (device.py)
         self.has_pooler = not any("pooler" in key.split(".") for key in missing)
         self.sentence = sentence.attach(self.model.config.hidden_size, self.device) if sentence is not None else None
         self.has_own_pooling = self.sentence is not None
