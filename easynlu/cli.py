@@ -526,9 +526,9 @@ def _run_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _distill(args: argparse.Namespace) -> None:
-    offline = {"offline": True} if args.offline else {}
     pipe = easynlu.distill(args.teacher, args.input, layers=args.layers, student=args.student,
-                           text_column=args.text_column, max_texts=args.max_texts, **_run_settings(args), **offline)
+                           text_column=args.text_column, max_texts=args.max_texts, **_run_settings(args),
+                           offline=True if args.offline else None)
     print(pipe.components[0].model)
 
 
@@ -539,7 +539,7 @@ def _fit(args: argparse.Namespace) -> None:
     import pandas as pd
 
     pairs = pd.concat(chunks) if chunks else pd.DataFrame()
-    pipe = easynlu.load(args.model, **({"offline": True} if args.offline else {}))
+    pipe = easynlu.load(args.model, offline=True if args.offline else None)
     print(pipe.fit(pairs, loss=args.loss, **_run_settings(args)).components[0].model)
 
 

@@ -133,7 +133,9 @@ def pca_projection(vectors: np.ndarray, dim: int) -> np.ndarray:
                          f"{dim} texts to fit its projection; got {len(sample)}. Pass more texts.")
     centered = sample - sample.mean(axis=0)
     _, _, axes = np.linalg.svd(centered, full_matrices=False)
-    return np.ascontiguousarray(axes[:dim], dtype=np.float32)
+    axes = axes[:dim]
+    signs = np.sign(axes[np.arange(dim), np.abs(axes).argmax(axis=1)])  # as sklearn's svd_flip: one sign per axis
+    return np.ascontiguousarray(axes * signs[:, None], dtype=np.float32)
 
 
 def project(vectors: np.ndarray, axes: np.ndarray | None, normalize: bool) -> np.ndarray:
