@@ -172,9 +172,9 @@ def test_train_distill_refuses_a_student_whose_vocabulary_cannot_read_the_texts(
 
 RESUME_SCRIPT = """
 import sys, easynlu
-texts = [f"line {i} of the training texts about item {i % 7}" for i in range(400)]
+texts = [f"line {i} of the training texts about item {i % 7}" for i in range(200)]
 t = easynlu.load("embed_sentence:" + sys.argv[1])
-out = easynlu.distill(teacher=t, layers=[0, 1], texts=texts, epochs=int(sys.argv[3]), batch_size=8,
+out = easynlu.distill(teacher=t, layers=[0, 1], texts=texts, epochs=int(sys.argv[3]), batch_size=9,
                       output_dir=sys.argv[2], progress=False)
 print("DONE", out.components[0].model)
 """
@@ -186,19 +186,19 @@ def test_train_a_killed_run_resumes_from_its_last_checkpoint(teacher_dir, tmp_pa
     script = tmp_path / "run.py"
     script.write_text(RESUME_SCRIPT)
     env = dict(os.environ, EASYNLU_CACHE_DIR=str(tmp_path / "cache"))
-    args = [sys.executable, str(script), str(teacher_dir), str(out), "8"]
+    args = [sys.executable, str(script), str(teacher_dir), str(out), "6"]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     checkpoints = out / "checkpoints"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not any(checkpoints.glob("checkpoint-*/trainer_state.json")):
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     done = sorted(checkpoints.glob("checkpoint-*/trainer_state.json"))
-    assert done, "no checkpoint was written within 2 minutes"
+    assert done, "no checkpoint was written within 5 minutes"
     assert not (out / "model").exists()
     steps = sorted(json.loads(d.read_text())["global_step"] for d in done)
-    assert steps[0] % 45 == 0 and steps[-1] < 45 * 8  # 360 training texts / 8 per step = 45 steps an epoch
+    assert steps[0] % 20 == 0 and steps[-1] < 20 * 6  # 180 training texts / 9 per step = 20 steps an epoch
     # the complete checkpoint loads as a model
     assert easynlu.load(f"embed_sentence:{done[-1].parent}").embed(["x"]).shape == (1, 64)
     # a rerun with fewer epochs is another run: refused, the checkpoints stay
@@ -209,7 +209,7 @@ def test_train_a_killed_run_resumes_from_its_last_checkpoint(teacher_dir, tmp_pa
     assert f"DONE {out / 'model'}" in resumed.stdout
     state = json.loads(sorted(checkpoints.glob("checkpoint-*/trainer_state.json"),
                               key=lambda p: int(p.parent.name.split("-")[1]))[-1].read_text())
-    assert state["global_step"] == 45 * 8
+    assert state["global_step"] == 20 * 6
 
 
 @pytest.mark.slow
