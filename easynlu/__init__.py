@@ -46,6 +46,7 @@ __all__ = [
     "unload",
     "download",
     "export",
+    "distill",
     "cached_models",
     "delete_cached",
     "set_alias",
@@ -223,6 +224,38 @@ def export(request: str | os.PathLike[str], *, quantize: str | None = None,
         path = sources.locate(comp.source, comp.model, offline=offline)
         done[comp.ref] = ensure(str(path), quantize=quantize)
     return done
+
+
+def distill(teacher: str | os.PathLike[str] | Pipeline, texts: Any, *, layers: list[int] | None = None,
+            student: str | os.PathLike[str] | Pipeline | None = None, output_dir: str | os.PathLike[str] | None = None,
+            epochs: int = 1, batch_size: int = 64, learning_rate: float = 1e-4, seed: int = 42,
+            text_column: Any = None, max_texts: int | None = None, progress: bool | None = None,
+            **options: Any) -> Pipeline:
+    """A smaller model trained to give ``teacher``'s sentence vectors of ``texts``: a Pipeline over it.
+
+        >>> fast = easynlu.distill(teacher="en.embed_sentence.minilm", layers=[0, 2, 4], texts=df["text"])
+
+    ``layers`` keeps those encoder layers of the teacher (same width, starting from its weights, no
+    other weights needed); or ``student`` names another model (a ref, a directory or a Pipeline), as
+    ``easynlu.load(student).distill(...)`` does. The other arguments are :meth:`Pipeline.distill`'s;
+    ``options`` are ``load``'s, for the teacher and the result. Needs ``easynlu[train]``.
+    """
+    from . import train
+    from .pipeline import Pipeline
+
+    teacher_pipe = teacher if isinstance(teacher, Pipeline) else load(teacher, **options)
+    settings = {"output_dir": output_dir, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+                "seed": seed, "text_column": text_column, "max_texts": max_texts, "progress": progress}
+    if student is not None:
+        if layers is not None:
+            raise OptionError("Pass student= or layers=, not both: layers=[...] makes the student from the teacher.")
+        student_pipe = student if isinstance(student, Pipeline) else load(student, **options)
+        return student_pipe.distill(teacher_pipe, texts, **settings)
+    if layers is None:
+        raise OptionError("easynlu.distill needs layers=[...] of the teacher (e.g. [0, 2, 4]) or a student=: e.g. "
+                          "easynlu.distill(teacher='en.embed_sentence.minilm', layers=[0, 2, 4], texts=...).")
+    path = train.distill(teacher_pipe, texts, teacher_pipe._over_directory, layers=layers, **settings)
+    return teacher_pipe._over_directory(path)
 
 
 def download(request: str | os.PathLike[str], *, force: bool = False) -> list[Path]:

@@ -12,6 +12,8 @@
     easynlu export embed                              # ONNX export once; then:
     easynlu predict "I love NLP" --backend onnx
     easynlu serve en.embed_sentence.minilm --port 8000   # OpenAI's embeddings API over HTTP
+    easynlu distill --teacher en.embed_sentence.minilm --layers 0,2,4 --input texts.txt
+    easynlu fit --model en.embed_sentence.minilm --input pairs.csv
 
 Importing this module is light: pandas and torch load only when a command runs.
 """
@@ -70,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     models.set_defaults(run=_models)
     _add_hub_commands(commands)
     _add_serve_command(commands)
+    _add_train_commands(commands)
     return parser
 
 
@@ -242,6 +245,43 @@ def _add_serve_command(commands: argparse._SubParsersAction) -> None:
                        help="log level (default: info)")
     _add_load_arguments(serve)
     serve.set_defaults(run=_serve)
+
+
+def _add_train_commands(commands: argparse._SubParsersAction) -> None:
+    distill = commands.add_parser(
+        "distill", help="train a smaller student to give a teacher's sentence vectors of your texts",
+        description="Distil TEACHER into a student (--layers of the teacher, or --student) on the texts of "
+                    "--input FILE, as easynlu.distill does; prints the trained model's directory. Running the same "
+                    "command again resumes an interrupted run.")
+    distill.add_argument("--teacher", required=True, metavar="REF", help="the teacher model")
+    distill.add_argument("--layers", type=_layer_list, default=None, metavar="N[,N...]",
+                         help="keep these layers of the teacher as the student, e.g. 0,2,4")
+    distill.add_argument("--student", default=None, metavar="REF", help="another model as the student")
+    distill.add_argument("--max-texts", type=int, default=None, metavar="N", help="train on the first N texts only")
+    _add_run_arguments(distill, "texts: .txt (one text per line), .csv, .tsv, .parquet or .jsonl", 64, 1e-4)
+    distill.add_argument("--text-column", default=None, metavar="C", help="the column holding the text")
+    distill.set_defaults(run=_distill)
+
+    fit = commands.add_parser(
+        "fit", help="fine-tune a model on scored sentence pairs",
+        description="Fine-tune MODEL on the pairs of --input FILE (columns text_a, text_b, score in 0..1 or 0..5), "
+                    "as Pipeline.fit does; prints the tuned model's directory.")
+    fit.add_argument("-m", "--model", required=True, metavar="REF", help="the model to fine-tune")
+    fit.add_argument("--loss", choices=("cosent", "cosine"), default="cosent",
+                     help="CoSENTLoss (default) or CosineSimilarityLoss")
+    _add_run_arguments(fit, "pairs: .csv, .tsv, .parquet or .jsonl with text_a, text_b, score", 16, 2e-5)
+    fit.set_defaults(run=_fit)
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser, what: str, batch_size: int, learning_rate: float) -> None:
+    parser.add_argument("-i", "--input", required=True, metavar="FILE", help=what)
+    parser.add_argument("-o", "--output-dir", default=None, metavar="DIR",
+                        help="the run directory (default: one in easynlu's cache, named by the arguments)")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs (default: 1)")
+    parser.add_argument("--batch-size", type=int, default=batch_size, help=f"(default: {batch_size})")
+    parser.add_argument("--learning-rate", type=float, default=learning_rate, help=f"(default: {learning_rate:g})")
+    parser.add_argument("--seed", type=int, default=42, help="(default: 42)")
+    parser.add_argument("--offline", action="store_true", help="never contact the Hugging Face Hub")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -535,6 +575,30 @@ def _serve(args: argparse.Namespace) -> None:
     runner.setup_logging(args.log_level)  # loading's warnings and progress go to the log too
     pipes = {ref: easynlu.load(ref, **_load_options(args)) for ref in args.refs}
     runner.run(pipes, host=args.host, port=args.port, api_key=args.api_key, limits=limits, log_level=args.log_level)
+
+
+# -- distill, fit ---------------------------------------------------------------------------------
+def _run_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {"output_dir": args.output_dir, "epochs": args.epochs, "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate, "seed": args.seed, "progress": True}
+
+
+def _distill(args: argparse.Namespace) -> None:
+    pipe = easynlu.distill(args.teacher, args.input, layers=args.layers, student=args.student,
+                           text_column=args.text_column, max_texts=args.max_texts, **_run_settings(args),
+                           offline=True if args.offline else None)
+    print(pipe.components[0].model)
+
+
+def _fit(args: argparse.Namespace) -> None:
+    from easynlu.readers import source
+
+    chunks = list(source(args.input, 100_000).chunks)
+    import pandas as pd
+
+    pairs = pd.concat(chunks) if chunks else pd.DataFrame()
+    pipe = easynlu.load(args.model, offline=True if args.offline else None)
+    print(pipe.fit(pairs, loss=args.loss, **_run_settings(args)).components[0].model)
 
 
 if __name__ == "__main__":  # pragma: no cover

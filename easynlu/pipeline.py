@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from . import loaded
 from .errors import OptionError, UnknownReferenceError
 from .options import ColumnStyle, LayerPooling, Level, LoadOptions, Options, Pooling, SubwordPooling, keywords_listed
 from .resolve import Component
+from .resolve import resolve as resolve_request
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -279,6 +280,53 @@ class Pipeline:
         from .search import search
 
         return search(self, queries, corpus, k, level=level, **options)
+
+    # -- training (easynlu/train/) --------------------------------------------------------------
+    def distill(self, teacher: str | os.PathLike[str] | Pipeline, texts: Any, *,
+                output_dir: str | os.PathLike[str] | None = None, epochs: int = 1, batch_size: int = 64,
+                learning_rate: float = 1e-4, seed: int = 42, text_column: Hashable | None = None,
+                max_texts: int | None = None, progress: bool | None = None) -> Pipeline:
+        """This pipeline's model, trained to give ``teacher``'s sentence vectors of ``texts`` (MSE): a new Pipeline.
+
+        ``teacher`` is a ref or a Pipeline (it runs once, on easynlu's fastest exact path; its vectors
+        are cached on disk). ``texts`` is any input of :meth:`predict_batches` (an iterable, a Series, a
+        DataFrame with ``text_column``, a .txt/.csv/.tsv/.parquet/.jsonl file). A student narrower than
+        the teacher learns the teacher's vectors projected on their first principal axes. The result is
+        a sentence-transformers directory in ``output_dir`` (else in easynlu's cache, named by the
+        arguments), with a model card; a checkpoint per epoch, and a rerun with the same arguments resumes.
+        Needs ``easynlu[train]``. Raises InputError (no texts, a vocabulary that cannot read them) and
+        OptionError (a bad setting, a wider student, a non-empty ``output_dir``) before any training.
+        """
+        from . import train
+
+        teacher_pipe = teacher if isinstance(teacher, Pipeline) else Pipeline(
+            resolve_request(teacher), LoadOptions(offline=self.load_options.offline))
+        path = train.distill(teacher_pipe, texts, self._over_directory, student=self, output_dir=output_dir,
+                             epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                             text_column=text_column, max_texts=max_texts, progress=progress)
+        return self._over_directory(path)
+
+    def fit(self, pairs: pd.DataFrame, *, loss: Literal["cosent", "cosine"] = "cosent",
+            output_dir: str | os.PathLike[str] | None = None, epochs: int = 1, batch_size: int = 16,
+            learning_rate: float = 2e-5, seed: int = 42, progress: bool | None = None) -> Pipeline:
+        """This pipeline's model fine-tuned on scored pairs: a new Pipeline over the tuned model.
+
+        ``pairs`` has columns ``text_a``, ``text_b`` and ``score`` (a similarity in 0..1, or 0..5 as
+        STS-B, which is divided by 5). ``loss`` is "cosent" (sentence-transformers' CoSENTLoss) or
+        "cosine" (CosineSimilarityLoss). A seeded tenth of the pairs (at most 1,000) is held out for
+        the model card's score. Output, checkpoints and resuming as :meth:`distill`. Raises
+        InputError for missing columns, texts or scores and scores outside 0..5, OptionError for a
+        bad setting or a non-empty ``output_dir``, before any training.
+        """
+        from . import train
+
+        path = train.fit(self, pairs, self._over_directory, loss=loss, output_dir=output_dir, epochs=epochs,
+                         batch_size=batch_size, learning_rate=learning_rate, seed=seed, progress=progress)
+        return self._over_directory(path)
+
+    def _over_directory(self, path: Path) -> Pipeline:
+        """A pipeline over the sentence-transformers model in ``path``, with this pipeline's load options."""
+        return Pipeline(resolve_request(f"embed_sentence:{path}"), self.load_options)
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write this pipeline and its model files to ``directory``, for machines with no network.
