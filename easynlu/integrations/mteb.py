@@ -1,0 +1,65 @@
+"""An easynlu model as an MTEB encoder, for ``mteb.evaluate`` (needs ``mteb`` 2: ``pip install "easynlu[mteb]"``).
+
+    import mteb
+    from easynlu.integrations.mteb import EasyNLUEncoder
+
+    model = EasyNLUEncoder("en.embed_sentence.minilm")
+    result = mteb.evaluate(model, mteb.get_task("STSBenchmark"), cache=None)   # the task's data comes from the Hub
+
+It implements mteb 2's ``EncoderProtocol``: ``encode(inputs, *, task_metadata, hf_split, hf_subset,
+prompt_type=None, **kwargs)`` takes a DataLoader of batches, whose ``"text"`` lists are joined and
+embedded in one ``pipe.embed`` call (easynlu batches them by tokens, so mteb's ``batch_size`` is
+not used), and the model's ``mteb_model_meta`` says to compare vectors by cosine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from mteb.models.abs_encoder import AbsEncoder
+from mteb.models.model_meta import ModelMeta, ScoringFunction
+
+from ..version import __version__
+from .common import Model
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from mteb.abstasks.task_metadata import TaskMetadata
+    from mteb.types import PromptType
+
+    from ..protocol import Embedder
+
+
+class EasyNLUEncoder(AbsEncoder):
+    """An MTEB encoder from an easynlu ref or pipeline; ``options`` are ``embed``'s (``normalize=True``, ...).
+
+    Queries and passages get the same vectors: ``prompt_type`` and task prompts are not used.
+    ``name`` is the name MTEB files the results under (default ``easynlu/<refs>``); the ``embed``
+    options are its ``experiment_kwargs``, so runs with other options are kept apart.
+    """
+
+    def __init__(self, model: str | os.PathLike[str] | Embedder = "en.embed_sentence.minilm", *,
+                 name: str | None = None, **options: Any):
+        self.model = Model(model, options)
+        entries = [c.entry for c in self.model.pipe.components]
+        dims = [e.dim for e in entries if e is not None]
+        self.mteb_model_meta = ModelMeta.create_empty(overwrites={
+            "name": name or "easynlu/" + re.sub(r"[^\w.+-]+", "_", self.model.name).strip("_"),
+            "revision": f"easynlu-{__version__}",
+            "embed_dim": sum(dims) if len(dims) == len(entries) else None,
+            "similarity_fn_name": ScoringFunction.COSINE,
+            "framework": ["PyTorch"],
+            "experiment_kwargs": self.model.options or None,
+        })
+
+    def encode(self, inputs: Iterable[Mapping[str, Any]], *, task_metadata: TaskMetadata, hf_split: str,
+               hf_subset: str, prompt_type: PromptType | None = None, **kwargs: Any) -> np.ndarray:
+        """One float32 row per text of ``inputs`` (mteb's DataLoader of batches), in their order."""
+        texts = [text for batch in inputs for text in batch["text"]]
+        shown = kwargs.get("show_progress_bar")  # mteb's switch for the bar, unless progress= was given
+        overrides = {} if shown is None or "progress" in self.model.options else {"progress": bool(shown)}
+        return self.model.vectors(texts, **overrides)
