@@ -5,6 +5,8 @@
 
     model = EasyNLUEncoder("en.embed_sentence.minilm")
     result = mteb.evaluate(model, mteb.get_task("STSBenchmark"), cache=None)   # the task's data comes from the Hub
+    task = STSTask(sentence1, sentence2, scores)                                # or pairs of your own, offline
+    mteb.evaluate(model, task, cache=None).task_results[0].get_score()          # Spearman of cosine vs. scores
 
 It implements mteb 2's ``EncoderProtocol``: ``encode(inputs, *, task_metadata, hf_split, hf_subset,
 prompt_type=None, **kwargs)`` takes a DataLoader of batches, whose ``"text"`` lists are joined and
@@ -19,16 +21,18 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from mteb.abstasks.sts import AbsTaskSTS
+from mteb.abstasks.task_metadata import TaskMetadata
 from mteb.models.abs_encoder import AbsEncoder
 from mteb.models.model_meta import ModelMeta, ScoringFunction
 
+from ..errors import InputError
 from ..version import __version__
 from .common import Model
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
-    from mteb.abstasks.task_metadata import TaskMetadata
     from mteb.types import PromptType
 
     from ..protocol import Embedder
@@ -63,3 +67,34 @@ class EasyNLUEncoder(AbsEncoder):
         shown = kwargs.get("show_progress_bar")  # mteb's switch for the bar, unless progress= was given
         overrides = {} if shown is None or "progress" in self.model.options else {"progress": bool(shown)}
         return self.model.vectors(texts, **overrides)
+
+
+class STSTask(AbsTaskSTS):
+    """An mteb STS task over sentence pairs and their gold scores held in memory (mteb's own tasks load from the Hub).
+
+    ``mteb.evaluate`` scores it as any STS task: the Spearman correlation of the pairs' cosine
+    similarity with the gold scores (``main_score``: ``cosine_spearman``) and the other
+    correlations. Scores run from ``min_score`` to ``max_score`` (STS-B: 0 to 5).
+    """
+
+    def __init__(self, sentence1: Sequence[str], sentence2: Sequence[str], scores: Sequence[float], *,
+                 name: str = "LocalSTS", split: str = "test", language: str = "eng-Latn", min_score: int = 0,
+                 max_score: int = 5):
+        if not len(sentence1) == len(sentence2) == len(scores) or len(scores) < 2:
+            raise InputError(f"{len(sentence1)} sentence1, {len(sentence2)} sentence2 and {len(scores)} scores: "
+                             f"pass one first sentence, one second sentence and one score per pair, 2 pairs or more.")
+        self.metadata = TaskMetadata(
+            name=name, description=f"{len(scores)} sentence pairs given in memory.",
+            dataset={"path": f"local/{name}", "revision": "local"}, type="STS", category="t2t",
+            modalities=["text"], eval_splits=[split], eval_langs=[language], main_score="cosine_spearman")
+        self.min_score, self.max_score = min_score, max_score
+        self._pairs = {"sentence1": list(sentence1), "sentence2": list(sentence2),
+                       "score": [float(s) for s in scores]}
+        super().__init__()
+
+    def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
+        """The pairs as the task's one split (nothing is downloaded)."""
+        from datasets import Dataset, DatasetDict
+
+        self.dataset = DatasetDict({self.metadata.eval_splits[0]: Dataset.from_dict(self._pairs)})
+        self.data_loaded = True
