@@ -5,7 +5,7 @@
 
     model = EasyNLUEncoder("en.embed_sentence.minilm")
     result = mteb.evaluate(model, mteb.get_task("STSBenchmark"), cache=None)   # the task's data comes from the Hub
-    task = STSTask(sentence1, sentence2, scores)                                # or pairs of your own, offline
+    task = sts_task(sentence1, sentence2, scores)                               # or pairs of your own, offline
     mteb.evaluate(model, task, cache=None).task_results[0].get_score()          # Spearman of cosine vs. scores
 
 It implements mteb 2's ``EncoderProtocol``: ``encode(inputs, *, task_metadata, hf_split, hf_subset,
@@ -69,27 +69,32 @@ class EasyNLUEncoder(AbsEncoder):
         return self.model.vectors(texts, **overrides)
 
 
-class STSTask(AbsTaskSTS):
+def sts_task(sentence1: Sequence[str], sentence2: Sequence[str], scores: Sequence[float], *, name: str = "LocalSTS",
+             split: str = "test", language: str = "eng-Latn", min_score: int = 0, max_score: int = 5) -> AbsTaskSTS:
     """An mteb STS task over sentence pairs and their gold scores held in memory (mteb's own tasks load from the Hub).
 
     ``mteb.evaluate`` scores it as any STS task: the Spearman correlation of the pairs' cosine
     similarity with the gold scores (``main_score``: ``cosine_spearman``) and the other
     correlations. Scores run from ``min_score`` to ``max_score`` (STS-B: 0 to 5).
     """
+    if not len(sentence1) == len(sentence2) == len(scores) or len(scores) < 2:
+        raise InputError(f"{len(sentence1)} sentence1, {len(sentence2)} sentence2 and {len(scores)} scores: "
+                         f"pass one first sentence, one second sentence and one score per pair, 2 pairs or more.")
+    metadata = TaskMetadata(
+        name=name, description=f"{len(scores)} sentence pairs given in memory.",
+        dataset={"path": f"local/{name}", "revision": "local"}, type="STS", category="t2t",
+        modalities=["text"], eval_splits=[split], eval_langs=[language], main_score="cosine_spearman")
+    # mteb reads a task's metadata and score range from its class: one class per task
+    task_class = type(name, (_PairsInMemory,), {"metadata": metadata, "min_score": min_score, "max_score": max_score})
+    pairs = {"sentence1": list(sentence1), "sentence2": list(sentence2), "score": [float(s) for s in scores]}
+    return task_class(pairs)
 
-    def __init__(self, sentence1: Sequence[str], sentence2: Sequence[str], scores: Sequence[float], *,
-                 name: str = "LocalSTS", split: str = "test", language: str = "eng-Latn", min_score: int = 0,
-                 max_score: int = 5):
-        if not len(sentence1) == len(sentence2) == len(scores) or len(scores) < 2:
-            raise InputError(f"{len(sentence1)} sentence1, {len(sentence2)} sentence2 and {len(scores)} scores: "
-                             f"pass one first sentence, one second sentence and one score per pair, 2 pairs or more.")
-        self.metadata = TaskMetadata(
-            name=name, description=f"{len(scores)} sentence pairs given in memory.",
-            dataset={"path": f"local/{name}", "revision": "local"}, type="STS", category="t2t",
-            modalities=["text"], eval_splits=[split], eval_langs=[language], main_score="cosine_spearman")
-        self.min_score, self.max_score = min_score, max_score
-        self._pairs = {"sentence1": list(sentence1), "sentence2": list(sentence2),
-                       "score": [float(s) for s in scores]}
+
+class _PairsInMemory(AbsTaskSTS):
+    """An STS task whose one split is pairs given in memory."""
+
+    def __init__(self, pairs: dict[str, list[Any]]):
+        self._pairs = pairs
         super().__init__()
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
