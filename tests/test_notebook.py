@@ -138,6 +138,10 @@ def test_notebook_similarity_and_plots_runs_offline(kernel_manager_factory):
     assert "How did the shares do? -> money:" in index
     assert "Which instrument does she play? -> music:" in index
 
+    langchain = text_of(tagged(notebook, "langchain")).splitlines()  # "score topic: text", nearest first
+    assert len(langchain) == 2 and langchain[0].split(" ", 1)[1] == "weather: Snow is expected this weekend."
+    assert float(langchain[0].split()[0]) >= float(langchain[1].split()[0])
+
     for tag in ("heatmap", "map"):
         images = [o for o in tagged(notebook, tag).outputs
                   if o.output_type == "display_data" and "image/png" in o.get("data", {})]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,21 +27,14 @@ INFO = "easynlu-train.json"  # written last: a model directory with it is comple
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rank correlation of two 1-D arrays (average ranks for ties), x100."""
-    def ranks(x: np.ndarray) -> np.ndarray:
-        order = np.argsort(x, kind="mergesort")
-        r = np.empty(len(x), dtype=np.float64)
-        r[order] = np.arange(len(x), dtype=np.float64)
-        _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-        sums = np.bincount(inverse, weights=r)
-        return (sums / counts)[inverse]
+    """Spearman's rank correlation of two 1-D arrays (average ranks for ties), x100: scipy's."""
+    from scipy.stats import spearmanr  # sentence-transformers, which training needs, brings scipy
 
     if len(a) < 2:
         return float("nan")
-    ra, rb = ranks(np.asarray(a, dtype=np.float64)), ranks(np.asarray(b, dtype=np.float64))
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    denominator = np.sqrt((ra * ra).sum() * (rb * rb).sum())
-    return float(100 * (ra * rb).sum() / denominator) if denominator else float("nan")
+    with warnings.catch_warnings():  # constant input: NaN, said by scipy as a RuntimeWarning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(100 * spearmanr(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)).statistic)
 
 
 def unit(v: np.ndarray) -> np.ndarray:
