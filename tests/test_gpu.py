@@ -159,8 +159,9 @@ def word_texts(n: int, words: int = 500, seed: int = 0) -> list[str]:
 
 def test_gpu_out_of_memory_halves_a_batch_too_large_for_the_card(wide_pipe, monkeypatch):
     import torch
-    from easynlu.backends import batching
     from transformers import AutoTokenizer
+
+    from easynlu.backends import batching
 
     card = torch.cuda.get_device_properties(0).total_memory
     texts = word_texts(1 + int(3 * card / (4 * WIDE)) // 500)  # one batch would need ~3x the card
