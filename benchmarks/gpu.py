@@ -221,6 +221,11 @@ def machine(device: str) -> dict:
     return info
 
 
+def write(path: str | None, results: dict) -> None:
+    if path:
+        Path(path).write_text(json.dumps(results, indent=1, default=str))
+
+
 def print_config(result: dict) -> None:
     log(f"\n### {result['shape']} {result['dtype']}: {result['sentences']} sentences, {result['real_tokens']} real "
         f"tokens; easynlu budget {result['easynlu_token_budget']}; ST best batch size {result['st_best_batch_size']}")
@@ -253,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
     args = parser.parse_args(argv)
     if args.cpu_smoke:
-        device, args.shapes, args.dtypes, args.n, args.reps = "cpu", "tiny", "float32", min(args.n, 64), 1
+        device, args.shapes, args.dtypes, args.n, args.reps = "cpu", "tiny", "float32", min(args.n, 32), 1
         args.st_batch_sizes, args.raw_budgets, args.what_if_budgets = "16,64", "", "8192"
     else:
         import torch
@@ -280,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_config(path, shape, device, dtype, sentences, args)
                 results["configs"][f"{shape}/{dtype}"] = result
                 print_config(result)
+                write(args.json, results)  # after each config: a run cut short keeps what it measured
                 import easynlu
 
                 easynlu.unload()
@@ -288,8 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     results["seconds"] = time.perf_counter() - started
     log(f"\nall targets {'PASS' if results['targets_passed'] else 'FAIL'}; vectors agree with the raw loop: "
         f"{results['correct']}; {results['seconds']:.0f} s")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    write(args.json, results)
     if not results["correct"]:
         return 1
     return 2 if args.strict and not results["targets_passed"] else 0
