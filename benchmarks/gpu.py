@@ -75,25 +75,37 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def union_seconds(spans: list[tuple[float, float]]) -> float:
+    """Seconds covered by (start, end) intervals in microseconds, overlaps counted once."""
+    busy, start, end = 0.0, None, None
+    for s, e in sorted(spans):
+        if end is None or s > end:
+            busy += 0.0 if end is None else end - start
+            start, end = s, e
+        else:
+            end = max(end, e)
+    return (busy + (0.0 if end is None else end - start)) / 1e6
+
+
 def gpu_busy_s(fn, device: str) -> float | None:
-    """Seconds the GPU spent on kernels and copies during ``fn()`` (union of intervals), or None off CUDA."""
+    """Seconds the GPU spent on kernels and copies during ``fn()``, or None off CUDA.
+
+    Profiles CUDA activity only (no per-op CPU events, so the CPU side runs at its own speed); where
+    that records no device events, once more with CPU activity too.
+    """
     if not device.startswith("cuda"):
         return None
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        fn()
-        sync(device)
-    spans = sorted((e.time_range.start, e.time_range.end) for e in prof.events() if e.device_type == DeviceType.CUDA)
-    if not spans:
-        return None
-    busy, (start, end) = 0.0, spans[0]
-    for s, e in spans[1:]:
-        if s > end:
-            busy, start = busy + end - start, s
-        end = max(end, e)
-    return (busy + end - start) / 1e6
+    for activities in ([ProfilerActivity.CUDA], [ProfilerActivity.CPU, ProfilerActivity.CUDA]):
+        with profile(activities=activities) as prof:
+            fn()
+            sync(device)
+        spans = [(e.time_range.start, e.time_range.end) for e in prof.events() if e.device_type == DeviceType.CUDA]
+        if spans:
+            return union_seconds(spans)
+    return None
 
 
 def timed(fn, device: str, reps: int) -> dict:

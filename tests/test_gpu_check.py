@@ -45,3 +45,14 @@ def test_gpu_check_script_runs_on_the_cpu(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["tests_exit"] == 0 and summary["bench_exit"] == 0
     assert summary["tests"] == {"skipped": len(cases)} and summary["targets"] == {"tiny/float32": config["targets"]}
+
+
+def test_gpu_benchmark_busy_time_counts_overlapping_kernels_once():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gpu
+
+    assert gpu.union_seconds([]) == 0.0
+    assert gpu.union_seconds([(0.0, 10.0)]) == pytest.approx(10e-6)
+    # two overlapping kernels (0-10, 5-12), a gap, one nested pair (20-30 holding 22-25), one touching (30-31)
+    spans = [(20.0, 30.0), (0.0, 10.0), (22.0, 25.0), (5.0, 12.0), (30.0, 31.0)]
+    assert gpu.union_seconds(spans) == pytest.approx((12 + 11) * 1e-6)
