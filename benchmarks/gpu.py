@@ -281,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     ints = lambda text: [int(x) for x in text.split(",") if x]  # noqa: E731
     args.st_batch_sizes, args.raw_budgets, args.what_if_budgets = (
         ints(args.st_batch_sizes), ints(args.raw_budgets), ints(args.what_if_budgets))
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the "Loading weights" bars of every model load
     started = time.perf_counter()
     sentences, sha = load_sentences(args.corpus, args.n)
     info = machine(device)

@@ -64,7 +64,7 @@ fi
 "$PY" -c "import easynlu, sentencex, platformdirs; print('easynlu', easynlu.__version__, 'from', easynlu.__file__)"
 
 step "gpu tests"
-timeout "${TEST_TIMEOUT:-240}" "$PY" -m pytest -p no:cacheprovider -m gpu tests/test_gpu.py -rA -o junit_family=xunit1 \
+timeout "${TEST_TIMEOUT:-210}" "$PY" -m pytest -p no:cacheprovider -m gpu tests/test_gpu.py -rA -o junit_family=xunit1 \
     --junitxml="$OUT/gpu-tests.xml" 2>&1 | tee "$OUT/gpu-tests.txt"
 TESTS_RC=${PIPESTATUS[0]}
 
