@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
-import threading
 from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -161,13 +158,10 @@ class Pipeline:
         if options.return_spark_df:
             raise OptionError("return_spark_df=True needs a Spark DataFrame as input (Spark in gives Spark out): "
                               "pass one, e.g. spark.createDataFrame(pdf), or drop the option.")
-        from . import inputs
+        from . import frames, inputs
 
         docs = inputs.read(data, options.text_column)
-        _import_frames_meanwhile()
         encoded = self._encode(docs.texts, options.output_level or self.default_level, options)
-        from . import frames
-
         frame = frames.build(encoded, docs, options)
         if options.columns == "nlu":
             from . import nlu
@@ -407,18 +401,6 @@ class Pipeline:
         refs = ", ".join(f"{r} ({m})" for r, m in zip(info["refs"], info["models"], strict=True))
         state = "loaded" if info["loaded"] else "not loaded yet"
         return f"Pipeline([{refs}], device={info['device']}, dtype={info['dtype']}, {state})"
-
-
-def _import_frames_meanwhile() -> None:
-    """Import pandas (through ``frames``) in a thread while the model loads and runs.
-
-    In a fresh process (the command line, a script's first ``predict``) the two overlap: ONNX
-    Runtime and torch compute without the GIL. Started only after the input is read, since
-    ``inputs`` looks for pandas in ``sys.modules`` and must not see it half imported.
-    """
-    if "pandas" not in sys.modules:
-        threading.Thread(target=importlib.import_module, args=(f"{__package__}.frames",),
-                         name="easynlu-import-pandas").start()
 
 
 def _progress_bar(progress: bool | None, n_texts: int, runs: int) -> TextsBar | None:

@@ -318,27 +318,3 @@ def test_pipeline_progress_bar_counts_texts_across_models(tiny_bert):
             texts.update(1)
             seen.append(bar.n)
     assert seen == [1, 2, 3, 5, 7, 10]  # never backwards, never past the total
-
-
-def test_pipeline_first_predict_imports_pandas_while_the_model_runs(tiny_bert, tiny_bert_onnx, onnx_cache):
-    # The cold command line (issue 19, item 20): in a fresh process pandas (~0.3 s of CPU) is imported
-    # by a thread started once the input is read, overlapping the model's load and run, not after them.
-    import os
-    import subprocess
-    import sys
-
-    code = ("import importlib.abc, sys, threading\n"
-            "seen = {}\n"
-            "class Spy(importlib.abc.MetaPathFinder):\n"
-            "    def find_spec(self, name, path, target=None):\n"
-            "        if name in ('pandas', 'onnxruntime'):\n"
-            "            seen.setdefault(name, threading.current_thread().name)\n"
-            "sys.meta_path.insert(0, Spy())\n"
-            "import easynlu\n"
-            f"frame = easynlu.load({str(tiny_bert)!r}, backend='onnx').predict('I love NLP', progress=False)\n"
-            "print(seen['pandas'], seen['onnxruntime'], list(frame['token']), type(frame).__module__)\n")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "EASYNLU_CACHE_DIR": str(onnx_cache.parent)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["easynlu-import-pandas", "MainThread", "['I',", "'love',", "'NLP']",
-                                  "pandas"]
