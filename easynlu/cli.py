@@ -267,8 +267,8 @@ def _add_train_commands(commands: argparse._SubParsersAction) -> None:
         description="Fine-tune MODEL on the pairs of --input FILE (columns text_a, text_b, score in 0..1 or 0..5), "
                     "as Pipeline.fit does; prints the tuned model's directory.")
     fit.add_argument("-m", "--model", required=True, metavar="REF", help="the model to fine-tune")
-    fit.add_argument("--loss", choices=("cosent", "cosine"), default="cosent",
-                     help="CoSENTLoss (default) or CosineSimilarityLoss")
+    fit.add_argument("--loss", choices=("cosine", "cosent"), default="cosine",
+                     help="CosineSimilarityLoss (default) or CoSENTLoss")
     _add_run_arguments(fit, "pairs: .csv, .tsv, .parquet or .jsonl with text_a, text_b, score", 16, 2e-5)
     fit.set_defaults(run=_fit)
 

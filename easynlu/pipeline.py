@@ -300,17 +300,18 @@ class Pipeline:
                              text_column=text_column, max_texts=max_texts, progress=progress)
         return self._over_directory(path)
 
-    def fit(self, pairs: pd.DataFrame, *, loss: Literal["cosent", "cosine"] = "cosent",
+    def fit(self, pairs: pd.DataFrame, *, loss: Literal["cosine", "cosent"] = "cosine",
             output_dir: str | os.PathLike[str] | None = None, epochs: int = 1, batch_size: int = 16,
             learning_rate: float = 2e-5, seed: int = 42, progress: bool | None = None) -> Pipeline:
         """This pipeline's model fine-tuned on scored pairs: a new Pipeline over the tuned model.
 
         ``pairs`` has columns ``text_a``, ``text_b`` and ``score`` (a similarity in 0..1, or 0..5 as
-        STS-B, which is divided by 5). ``loss`` is "cosent" (sentence-transformers' CoSENTLoss) or
-        "cosine" (CosineSimilarityLoss). A seeded tenth of the pairs (at most 1,000) is held out for
-        the model card's score. Output, checkpoints and resuming as :meth:`distill`. Raises
-        InputError for missing columns, texts or scores and scores outside 0..5, OptionError for a
-        bad setting or a non-empty ``output_dir``, before any training.
+        STS-B, which is divided by 5). ``loss`` is "cosine" (sentence-transformers'
+        CosineSimilarityLoss, the better of the two on STS-B here) or "cosent" (CoSENTLoss). A
+        seeded tenth of the pairs (at most 1,000) is held out for the model card's score. Output,
+        checkpoints and resuming as :meth:`distill`. Raises InputError for missing columns, texts or
+        scores and scores outside 0..5, OptionError for a bad setting or a non-empty ``output_dir``,
+        before any training.
         """
         from . import train
 

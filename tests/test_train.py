@@ -118,7 +118,8 @@ def test_train_fit_on_pairs_scales_scores_and_writes_the_card(teacher_dir, tmp_p
     tuned = base.fit(pairs, epochs=1, output_dir=tmp_path / "fit", progress=False)
     model_dir = Path(tuned.components[0].model)
     info = card.read(model_dir)
-    assert info["scale"] == 5 and info["pairs"] == 60 and info["held_out"] == 6 and info["loss"] == "CoSENTLoss"
+    assert info["scale"] == 5 and info["pairs"] == 60 and info["held_out"] == 6
+    assert info["loss"] == "CosineSimilarityLoss"  # the default: the better of the two on STS-B (benchmarks/distil.py)
     assert not np.allclose(tuned.embed(TEXTS[:5]), base.embed(TEXTS[:5]), atol=1e-4)  # it was trained
     # a rerun with the same arguments returns the finished model without training again
     before = (model_dir / card.INFO).stat().st_mtime_ns

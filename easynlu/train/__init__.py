@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ..protocol import Embedder
 
 Load = Callable[[Path], "Embedder"]  # a model directory -> a pipeline over it (Pipeline passes its own)
-FitLoss = Literal["cosent", "cosine"]
+FitLoss = Literal["cosine", "cosent"]
 MODEL = "model"
 RUN = "run.json"
 
@@ -98,14 +98,14 @@ def distill(teacher_pipe: Embedder, texts: Any, load: Load, *, student: Embedder
     return model_dir
 
 
-def fit(base_pipe: Embedder, pairs: pd.DataFrame, load: Load, *, loss: FitLoss = "cosent",
+def fit(base_pipe: Embedder, pairs: pd.DataFrame, load: Load, *, loss: FitLoss = "cosine",
         output_dir: str | os.PathLike[str] | None = None, epochs: int = 1, batch_size: int = 16,
         learning_rate: float = 2e-5, seed: int = 42, progress: bool | None = None) -> Path:
     """Fine-tune ``base_pipe``'s model on scored ``pairs`` (text_a, text_b, score); the model directory."""
     _check_numbers(epochs, batch_size, learning_rate, seed, None)
     if loss not in ("cosent", "cosine"):
-        raise OptionError(f"loss={loss!r}: pass 'cosent' (CoSENTLoss, the default) or 'cosine' "
-                          f"(CosineSimilarityLoss).")
+        raise OptionError(f"loss={loss!r}: pass 'cosine' (CosineSimilarityLoss, the default) or 'cosent' "
+                          f"(CoSENTLoss).")
     base_dir = teacher.model_dir(base_pipe)
     target = _early_target(output_dir)
     frame, scale = data.read_pairs(pairs)
