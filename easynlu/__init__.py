@@ -233,7 +233,7 @@ def distill(teacher: str | os.PathLike[str] | Pipeline, texts: Any, *, layers: l
             **options: Any) -> Pipeline:
     """A smaller model trained to give ``teacher``'s sentence vectors of ``texts``: a Pipeline over it.
 
-        >>> fast = easynlu.distill(teacher="en.embed_sentence.minilm", layers=[0, 2, 4], texts=df["text"])
+        >>> fast = easynlu.distill(teacher="en.embed_sentence.minilm", layers=[0, 3, 5], texts=df["text"])
 
     ``layers`` keeps those encoder layers of the teacher (same width, starting from its weights, no
     other weights needed); or ``student`` names another model (a ref, a directory or a Pipeline), as
@@ -252,8 +252,8 @@ def distill(teacher: str | os.PathLike[str] | Pipeline, texts: Any, *, layers: l
         student_pipe = student if isinstance(student, Pipeline) else load(student, **options)
         return student_pipe.distill(teacher_pipe, texts, **settings)
     if layers is None:
-        raise OptionError("easynlu.distill needs layers=[...] of the teacher (e.g. [0, 2, 4]) or a student=: e.g. "
-                          "easynlu.distill(teacher='en.embed_sentence.minilm', layers=[0, 2, 4], texts=...).")
+        raise OptionError("easynlu.distill needs layers=[...] of the teacher (e.g. [0, 3, 5]) or a student=: e.g. "
+                          "easynlu.distill(teacher='en.embed_sentence.minilm', layers=[0, 3, 5], texts=...).")
     path = train.distill(teacher_pipe, texts, teacher_pipe._over_directory, layers=layers, **settings)
     return teacher_pipe._over_directory(path)
 

@@ -12,7 +12,7 @@
     easynlu export embed                              # ONNX export once; then:
     easynlu predict "I love NLP" --backend onnx
     easynlu serve en.embed_sentence.minilm --port 8000   # OpenAI's embeddings API over HTTP
-    easynlu distill --teacher en.embed_sentence.minilm --layers 0,2,4 --input texts.txt
+    easynlu distill --teacher en.embed_sentence.minilm --layers 0,3,5 --input texts.txt
     easynlu fit --model en.embed_sentence.minilm --input pairs.csv
 
 Importing this module is light: pandas and torch load only when a command runs.
@@ -255,7 +255,7 @@ def _add_train_commands(commands: argparse._SubParsersAction) -> None:
                     "command again resumes an interrupted run.")
     distill.add_argument("--teacher", required=True, metavar="REF", help="the teacher model")
     distill.add_argument("--layers", type=_layer_list, default=None, metavar="N[,N...]",
-                         help="keep these layers of the teacher as the student, e.g. 0,2,4")
+                         help="keep these layers of the teacher as the student, e.g. 0,3,5")
     distill.add_argument("--student", default=None, metavar="REF", help="another model as the student")
     distill.add_argument("--max-texts", type=int, default=None, metavar="N", help="train on the first N texts only")
     _add_run_arguments(distill, "texts: .txt (one text per line), .csv, .tsv, .parquet or .jsonl", 64, 1e-4)

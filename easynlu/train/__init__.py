@@ -46,7 +46,7 @@ def distill(teacher_pipe: Embedder, texts: Any, load: Load, *, student: Embedder
     _check_numbers(epochs, batch_size, learning_rate, seed, max_texts)
     if (student is None) == (layers is None):
         raise OptionError("Pass a student pipeline or layers=[...] of the teacher (one of them), e.g. "
-                          "easynlu.distill(teacher='en.embed_sentence.minilm', layers=[0, 2, 4], texts=...).")
+                          "easynlu.distill(teacher='en.embed_sentence.minilm', layers=[0, 3, 5], texts=...).")
     teacher_dir = teacher.model_dir(teacher_pipe)
     student_dir = teacher.model_dir(student) if student is not None else None
     target = _early_target(output_dir)

@@ -80,11 +80,11 @@ def layer_subset(teacher_path: str, layers: Sequence[int], device: str | None = 
     have = len(encoder.layer)
     chosen = list(layers)
     if not chosen or any(not isinstance(i, int) or isinstance(i, bool) for i in chosen):
-        raise OptionError(f"layers={layers!r}: pass a list of the teacher's layer numbers, e.g. [0, 2, 4] "
+        raise OptionError(f"layers={layers!r}: pass a list of the teacher's layer numbers, e.g. [0, 3, 5] "
                           f"(it has {have}: 0..{have - 1}).")
     if len(set(chosen)) != len(chosen) or any(not -have <= i < have for i in chosen):
         raise OptionError(f"layers={layers!r}: each layer once, each in 0..{have - 1} (the teacher has {have} "
-                          f"layers); e.g. layers=[0, 2, 4].")
+                          f"layers); e.g. layers=[0, 3, 5].")
     encoder.layer = torch.nn.ModuleList([encoder.layer[i] for i in chosen])
     auto: Any = teacher[0].auto_model
     config = auto.config
