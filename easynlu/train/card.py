@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import files
+from ..pooling import l2_normalize
 from ..version import __version__
 
 if TYPE_CHECKING:
@@ -38,9 +39,8 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def unit(v: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1."""
-    v = np.asarray(v, dtype=np.float64)
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    """Rows scaled to length 1, as float64 copies (``pooling.l2_normalize``)."""
+    return l2_normalize(np.array(v, dtype=np.float64))
 
 
 def pair_cosines(vectors: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError, OptionError
+from ..pooling import l2_normalize
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -144,5 +145,5 @@ def project(vectors: np.ndarray, axes: np.ndarray | None, normalize: bool) -> np
     if axes is not None:
         out = out @ axes.T
         if normalize:
-            out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+            l2_normalize(out)  # a new array: the projection made it
     return out
