@@ -61,7 +61,7 @@ def get(component: Component, placed: Placement, offline: bool | None) -> Backen
             path = sources.locate(component.source, component.model, offline=offline)
             started = time.perf_counter()
             _MODELS[key] = backend = backends.load(str(path), placed.device, placed.dtype, placed.requested,
-                                                   placed.threads, placed.quantize)
+                                                   placed.threads, placed.quantize, placed.share_cpu)
             _log.info("loaded %s from %s with %s on %s in %s in %.1f s", component.model, path, backend.name,
                       placed.device, placed.dtype, time.perf_counter() - started)
         return _MODELS[key]

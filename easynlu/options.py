@@ -149,6 +149,9 @@ class LoadOptions:
     quantize: str | None = _load_option(
         None, "int8: run a dynamically quantised ONNX export (faster, less exact; ONNX backend)", QUANTIZE)
     threads: int | None = _load_option(None, "ONNX Runtime threads (default: as many as PyTorch would use)")
+    share_cpu: bool = _load_option(
+        False, "ONNX Runtime's threads sleep between runs instead of spinning, leaving the CPU to other work in the "
+               "process (a little slower alone; easynlu serve sets it)")
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -161,6 +164,7 @@ class LoadOptions:
             raise OptionError(f"backend={self.backend!r} is not a backend: use 'torch', 'onnx' or 'auto'.")
         set_(self, "quantize", check_quantize(self.quantize))
         set_(self, "threads", check_threads(self.threads))
+        _flag("share_cpu", self.share_cpu)
         check_engine(self.requested_backend, self.device, self.dtype, self.quantize, self.gpu)
 
     @property

@@ -24,6 +24,7 @@ class Placement:
     backend: str  # "torch" or "onnx"
     quantize: str | None = None  # "int8" (ONNX only)
     threads: int | None = None  # ONNX Runtime's intra-op threads; None: as many as torch would use
+    share_cpu: bool = False  # ONNX Runtime's threads sleep between runs instead of spinning
     auto: bool = False  # backend="auto": a model ONNX cannot run (see backends.choose_backend) uses torch
 
     @property
@@ -65,4 +66,4 @@ def place(options: LoadOptions | None = None) -> Placement:
     chosen_dtype = choose_dtype(options.dtype, chosen_device)
     engine = choose_backend(wanted, chosen_device, chosen_dtype, options.quantize)
     return Placement(chosen_device, chosen_dtype, engine, options.quantize if engine == "onnx" else None,
-                     options.threads, auto=wanted == "auto")
+                     options.threads, options.share_cpu, auto=wanted == "auto")

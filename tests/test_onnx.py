@@ -165,6 +165,20 @@ def test_onnx_threads_follow_torch_by_default(tiny_bert, tiny_bert_onnx):
     assert backend.session.get_session_options().intra_op_num_threads == 1
 
 
+def test_onnx_share_cpu_turns_spinning_off_and_changes_no_value(tiny_bert, tiny_bert_onnx):
+    spinning = backends.load(str(tiny_bert), "cpu", "float32", backend="onnx", threads=2)
+    sharing = backends.load(str(tiny_bert), "cpu", "float32", backend="onnx", threads=2, share_cpu=True)
+    assert sharing.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    with pytest.raises(RuntimeError, match="does not have configuration"):  # ONNX Runtime's default: spinning
+        spinning.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+    texts = ["I love NLP", "a longer sentence, with more words in it than the first"]
+    shared = easynlu.load(str(tiny_bert), backend="onnx", threads=2, share_cpu=True)
+    assert shared.placement.share_cpu and shared.load_options.given() == {"backend": "onnx", "threads": 2,
+                                                                          "share_cpu": True}
+    np.testing.assert_array_equal(shared.embed(texts), easynlu.load(str(tiny_bert), backend="onnx", threads=2)
+                                  .embed(texts))
+
+
 # -- fused attention ----------------------------------------------------------------------------
 def ops_of(directory: Path) -> list[str]:
     import onnx

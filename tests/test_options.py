@@ -109,6 +109,7 @@ def test_options_bad_option_fails_before_torch_loads():
     ({"backend": "jax"}, easynlu.OptionError, "backend='jax' is not a backend"),
     ({"quantize": "int4"}, easynlu.OptionError, "quantize='int4' is not supported"),
     ({"threads": -1}, easynlu.OptionError, "threads=-1 is not a positive number"),
+    ({"share_cpu": "yes"}, easynlu.OptionError, "share_cpu='yes': pass True or False"),
     ({"backend": "torch", "quantize": "int8"}, easynlu.OptionError, "runs on the ONNX backend: pass backend='onnx'"),
     ({"backend": "onnx", "dtype": "bfloat16"}, easynlu.OptionError, "computes in float32, not bfloat16"),
     ({"backend": "onnx", "device": "cuda:1"}, easynlu.OptionError, "runs on the CPU here, not on cuda:1"),
@@ -153,9 +154,10 @@ def test_options_every_load_option_is_a_keyword_of_load_and_a_flag_of_the_cli():
     parser = cli._parser()
     for command in ("predict", "save"):
         args = parser.parse_args([command, "x", *(["d"] if command == "save" else []), "--threads", "2",
-                                  "--backend", "onnx", "--offline", "--gpu", "--device", "cpu", "--dtype", "float32"])
+                                  "--backend", "onnx", "--offline", "--gpu", "--device", "cpu", "--dtype", "float32",
+                                  "--share-cpu"])
         assert cli._load_options(args) == {"threads": 2, "backend": "onnx", "offline": True, "gpu": True,
-                                           "device": "cpu", "dtype": "float32"}
+                                           "device": "cpu", "dtype": "float32", "share_cpu": True}
         assert cli._load_options(parser.parse_args([command, "x", *(["d"] if command == "save" else [])])) == {}
 
 

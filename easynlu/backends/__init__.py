@@ -59,13 +59,14 @@ def _warn_once_about(quantize: str) -> None:
 
 
 def load(path: str, device: str, dtype: str, backend: str = "torch", threads: int | None = None,
-         quantize: str | None = None) -> Backend:
+         quantize: str | None = None, share_cpu: bool = False) -> Backend:
     """Load the model directory ``path`` (already checked by ``sources``) on ``device`` with ``backend``.
 
     ``backend`` is "torch", "onnx" (exported once, cached, run with ``threads`` onnxruntime threads,
-    None: one per physical core, as torch) or "auto" (:func:`choose_backend` decides for this model;
-    if its ONNX export fails, it runs on torch with a warning). torch ignores ``threads``: its thread
-    count is process-wide and easynlu does not change it. Raises :class:`easynlu.ModelUnavailableError`
+    None: one per physical core, as torch; ``share_cpu``: they sleep between runs instead of spinning)
+    or "auto" (:func:`choose_backend` decides for this model; if its ONNX export fails, it runs on
+    torch with a warning). torch ignores ``threads`` and ``share_cpu``: its thread count is
+    process-wide and easynlu does not change it. Raises :class:`easynlu.ModelUnavailableError`
     when its weights cannot be read, OptionError for a backend, dtype or quantize that do not go together.
     """
     engine = choose_backend(backend, device, dtype, quantize, path=path)
@@ -74,7 +75,7 @@ def load(path: str, device: str, dtype: str, backend: str = "torch", threads: in
 
         return load_transformer(path, device, dtype)
     try:
-        return _load_onnx(path, threads, quantize)
+        return _load_onnx(path, threads, quantize, share_cpu)
     except ModelUnavailableError as err:
         if backend != "auto" or quantize is not None:
             raise
@@ -83,11 +84,11 @@ def load(path: str, device: str, dtype: str, backend: str = "torch", threads: in
         return load(path, device, dtype, "torch")
 
 
-def _load_onnx(path: str, threads: int | None, quantize: str | None) -> Backend:
+def _load_onnx(path: str, threads: int | None, quantize: str | None, share_cpu: bool = False) -> Backend:
     from . import export
     from .onnx import load as load_onnx
 
-    engine = load_onnx(export.ensure(path, quantize), path, threads)
+    engine = load_onnx(export.ensure(path, quantize), path, threads, share_cpu)
     if quantize is not None:
         _warn_once_about(quantize)
     return engine

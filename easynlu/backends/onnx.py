@@ -51,8 +51,13 @@ def default_threads() -> int:
     return max(1, len(cores) or len(usable))
 
 
-def session(model: Path, threads: int) -> Any:
-    """An onnxruntime CPU session: ``threads`` intra-op threads, one inter-op, sequential execution."""
+def session(model: Path, threads: int, share_cpu: bool = False) -> Any:
+    """An onnxruntime CPU session: ``threads`` intra-op threads, one inter-op, sequential execution.
+
+    ``share_cpu``: the intra-op threads sleep between runs instead of spinning. Spinning answers
+    the next op a little sooner, but keeps the cores busy while the session waits: with ``easynlu
+    serve`` and its clients on the same 2 cores, p99 latency was 40 ms spinning and 20 ms not (see
+    the README's "Serve over HTTP")."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -63,13 +68,15 @@ def session(model: Path, threads: int) -> Any:
     # int8 ran 1.2-1.3x BASIC (MatMulIntegerToFloat folds the dequantisation), fp32 the same; ~30 ms to create.
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.log_severity_level = 3  # errors only
+    if share_cpu:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"],
                                 disabled_optimizers=list(SLOW_FUSIONS))
 
 
-def load(directory: Path, path: str, threads: int | None = None) -> OnnxBackend:
+def load(directory: Path, path: str, threads: int | None = None, share_cpu: bool = False) -> OnnxBackend:
     """The ONNX backend for the export in ``directory`` of the model directory ``path``."""
-    return OnnxBackend(directory, path, threads)
+    return OnnxBackend(directory, path, threads, share_cpu)
 
 
 class OnnxBackend(WindowedBackend):
@@ -77,7 +84,7 @@ class OnnxBackend(WindowedBackend):
 
     name = "onnx"
 
-    def __init__(self, directory: Path, path: str, threads: int | None = None):
+    def __init__(self, directory: Path, path: str, threads: int | None = None, share_cpu: bool = False):
         from tokenizers import Tokenizer
 
         self.directory, self.path = Path(directory), path
@@ -96,9 +103,9 @@ class OnnxBackend(WindowedBackend):
         self.rust_tokenizer = Tokenizer.from_file(str(self.directory / "tokenizer.json"))
         self.rust_tokenizer.no_padding()  # tokenizer.json may fix both (MiniLM's: 128 tokens)
         self.rust_tokenizer.no_truncation()
-        self.threads = threads or default_threads()
+        self.threads, self.share_cpu = threads or default_threads(), share_cpu
         try:
-            self.session = session(self.directory / MODEL, self.threads)
+            self.session = session(self.directory / MODEL, self.threads, share_cpu)
         except Exception as err:  # onnxruntime raises its own exception types
             raise ModelUnavailableError(
                 f"onnxruntime cannot load {self.directory / MODEL} ({type(err).__name__}: {err}).",
