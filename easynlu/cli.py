@@ -572,8 +572,9 @@ def _serve(args: argparse.Namespace) -> None:
 
     limits = Limits(max_inputs=args.max_inputs, max_chars=args.max_chars, queue_size=args.queue_size,
                     batch_texts=args.batch_texts, timeout=args.timeout, merge=not args.no_batching)
+    options = {**_load_options(args), "share_cpu": True}  # ONNX Runtime leaves the event loop its share of the CPU
     runner.setup_logging(args.log_level)  # loading's warnings and progress go to the log too
-    pipes = {ref: easynlu.load(ref, **_load_options(args)) for ref in args.refs}
+    pipes = {ref: easynlu.load(ref, **options) for ref in args.refs}
     runner.run(pipes, host=args.host, port=args.port, api_key=args.api_key, limits=limits, log_level=args.log_level)
 
 
