@@ -88,8 +88,8 @@ def load(request: str | os.PathLike[str] | None = None, path: str | os.PathLike[
     picks the engine (default: EASYNLU_BACKEND, else "auto": ONNX Runtime on the CPU in float32
     when ``easynlu[onnx]`` is installed, else torch); ``quantize="int8"`` runs a dynamically
     quantised ONNX export; ``threads`` sets ONNX Runtime's thread count, and ``share_cpu=True`` makes
-    those threads sleep between runs instead of spinning (``easynlu serve`` sets it). See the
-    README's "Backends".
+    those threads sleep between runs instead of spinning, leaving the cores to other work (``easynlu
+    serve``'s default). See the README's "Backends".
 
     Raises UnknownReferenceError (a KeyError) with suggestions for an unknown name;
     ModelPathNotFoundError (a FileNotFoundError) for a path that does not exist (``path=``, a

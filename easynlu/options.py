@@ -150,8 +150,8 @@ class LoadOptions:
         None, "int8: run a dynamically quantised ONNX export (faster, less exact; ONNX backend)", QUANTIZE)
     threads: int | None = _load_option(None, "ONNX Runtime threads (default: as many as PyTorch would use)")
     share_cpu: bool = _load_option(
-        False, "ONNX Runtime's threads sleep between runs instead of spinning, leaving the CPU to other work in the "
-               "process (a little slower alone; easynlu serve sets it)")
+        False, "ONNX Runtime's threads sleep between runs instead of spinning, leaving the cores to other work "
+               "on them (easynlu serve's default)")
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

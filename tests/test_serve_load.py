@@ -229,14 +229,16 @@ def test_cli_serve_answers_logs_and_stops_on_sigterm(tiny_bert):
     assert key not in stderr and "I love NLP" not in stderr
 
 
-def test_cli_serve_loads_with_onnx_threads_that_share_the_cpu(tiny_bert, monkeypatch):
+def test_cli_serve_passes_the_load_flags_on(tiny_bert, monkeypatch):
     from easynlu import cli
     from easynlu.serve import runner
 
     served = {}
     monkeypatch.setattr(runner, "run", lambda pipes, **settings: served.update(pipes))
     cli.main(["serve", str(tiny_bert), "--threads", "1"])
-    assert served[str(tiny_bert)].load_options.given() == {"threads": 1, "share_cpu": True}
+    assert served[str(tiny_bert)].load_options.given() == {"threads": 1, "share_cpu": True}  # serve's default
+    cli.main(["serve", str(tiny_bert), "--spin"])
+    assert served[str(tiny_bert)].load_options.given() == {}
 
 
 def test_cli_serve_refuses_a_ref_twice(tiny_bert, capsys):
