@@ -121,24 +121,21 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, r
         raise RuntimeError(f"{head.splitlines()[0].decode()}: {body[:300].decode(errors='replace')}")
 
 
-async def load(server: Server, batches: list[list[str]], clients: int) -> tuple[float, list[float], float]:
-    """Send every batch (one request each) from ``clients`` concurrent connections: texts/s, latencies (s)
-    and the client's CPU seconds."""
-    pending, latencies = [request_bytes(server, b) for b in reversed(batches)], []
+async def load(server: Server, batches: list[list[str]], clients: int) -> tuple[float, float]:
+    """Send every batch (one request each) from ``clients`` concurrent connections: texts/s and the client's
+    CPU seconds."""
+    pending = [request_bytes(server, b) for b in reversed(batches)]
 
     async def client() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         while pending:
-            request = pending.pop()
-            started = time.perf_counter()
-            await exchange(reader, writer, request)
-            latencies.append(time.perf_counter() - started)
+            await exchange(reader, writer, pending.pop())
         writer.close()
 
     cpu, started = time.process_time(), time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     elapsed = time.perf_counter() - started
-    return sum(map(len, batches)) / elapsed, latencies, time.process_time() - cpu
+    return sum(map(len, batches)) / elapsed, time.process_time() - cpu
 
 
 async def paced(server: Server, texts: list[str], rate: float, seconds: float) -> list[float]:
@@ -186,10 +183,10 @@ def measure(server: Server, sentences: list[str], args: argparse.Namespace, base
     batches = [sentences[i:i + 32] for i in range(0, len(sentences), 32)] * args.passes
     asyncio.run(load(server, singles[:64], args.clients))  # warm up
     before = baseline.rates(sentences)
-    single_tps, _, single_cpu = asyncio.run(load(server, singles, args.clients))
+    single_tps, single_cpu = asyncio.run(load(server, singles, args.clients))
     after = baseline.rates(sentences)
     per_32, whole = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
-    batch_tps, _, batch_cpu = asyncio.run(load(server, batches, args.clients))
+    batch_tps, batch_cpu = asyncio.run(load(server, batches, args.clients))
     row = {"in_process_per_32_texts_s": per_32, "in_process_whole_texts_s": whole,
            "in_process_before_after": [*before, *after], "singles_texts_s": single_tps,
            "batches32_texts_s": batch_tps, "client_cpu_s": single_cpu + batch_cpu}
